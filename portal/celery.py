@@ -1,0 +1,11 @@
+"""The Celery app: broker REDIS_URL, tasks in each app's tasks.py, beat schedule in settings."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
+app = Celery("portal")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

@@ -1,0 +1,34 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from portal import views
+from rooms import views as room_views
+
+handler404 = "portal.errorviews.not_found"
+handler500 = "portal.errorviews.server_error"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    # Accounts
+    path("accounts/login/", views.LoginView.as_view(), name="login"),
+    path("accounts/signup/", views.signup, name="signup"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    # Organizations and members
+    path("orgs/new/", views.org_create, name="org_create"),
+    path("orgs/switch/", views.org_switch, name="org_switch"),
+    path("members/", views.members, name="members"),
+    path("members/<int:membership_id>/role", views.member_role, name="member_role"),
+    path("members/<int:membership_id>/remove", views.member_remove, name="member_remove"),
+    path("invitations/<int:invitation_id>/revoke", views.invitation_revoke, name="invitation_revoke"),
+    path("invite/<str:token>/", views.invitation_accept, name="invitation_accept"),
+    # Rooms and the player
+    path("rooms/", include("rooms.urls")),
+    path("watch/<str:public_id>", room_views.watch, name="watch"),
+    path("watch/<str:public_id>/status", room_views.watch_status, name="watch_status"),
+    path("embed/<str:public_id>", room_views.embed, name="embed"),
+    path("player.html", room_views.player_html, name="player_html"),
+    path("admin/", admin.site.urls),
+]

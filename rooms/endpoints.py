@@ -1,0 +1,44 @@
+"""The URLs streamers and viewers use to reach OME's media ports for a room.
+
+This is the only place that knows the shape of OME's ingest and playback URLs (the REST API's
+URLs live in portal.ome.client). A publish URL can carry a credential and a playback URL a
+signed token; OME hands both to the portal's admission webhook.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlencode
+
+from django.conf import settings
+
+
+def _join(base: str, *parts: str) -> str:
+    return "/".join([base.rstrip("/"), *parts])
+
+
+def webrtc_publish_url(room_id: str, credential: str | None = None) -> str:
+    query = {"direction": "send"}
+    if credential:
+        query["credential"] = credential
+    return f"{_join(settings.OME_WEBRTC_URL, settings.OME_APP, room_id)}?{urlencode(query)}"
+
+
+def webrtc_play_url(room_id: str, token: str | None = None) -> str:
+    url = _join(settings.OME_WEBRTC_URL, settings.OME_APP, room_id)
+    return f"{url}?{urlencode({'token': token})}" if token else url
+
+
+def llhls_play_url(room_id: str, token: str | None = None) -> str:
+    url = _join(settings.OME_LLHLS_URL, settings.OME_APP, room_id, "llhls.m3u8")
+    return f"{url}?{urlencode({'token': token})}" if token else url
+
+
+def rtmp_server_url() -> str:
+    """What OBS calls 'Server'; the room's stream key goes in 'Stream Key'."""
+    return _join(settings.OME_RTMP_URL, settings.OME_APP)
+
+
+def srt_publish_url(stream_key: str) -> str:
+    """OME reads the target app/stream from the SRT streamid, itself a percent-encoded URL."""
+    stream_id = _join(settings.OME_SRT_URL, settings.OME_APP, stream_key)
+    return f"{settings.OME_SRT_URL}?streamid={quote(stream_id, safe='')}"

@@ -1,0 +1,39 @@
+from django import forms
+
+from .models import ROOM_ID_PATTERN, Room
+
+
+class RoomForm(forms.ModelForm):
+    public_id = forms.CharField(
+        label="Room id",
+        required=False,
+        max_length=64,
+        help_text="Lowercase letters, digits, '-' and '_'. Leave empty to get one generated. "
+        "It appears in the room's URLs and cannot be changed later.",
+        widget=forms.TextInput(attrs={"pattern": ROOM_ID_PATTERN, "autocapitalize": "none", "spellcheck": "false"}),
+    )
+
+    class Meta:
+        model = Room
+        fields = ["title", "public_id", "description", "visibility", "allowed_embed_origins", "auto_record"]
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 3}),
+            "allowed_embed_origins": forms.Textarea(attrs={"rows": 3, "placeholder": "https://example.com"}),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            del self.fields["public_id"]
+
+    def clean_public_id(self):
+        return (self.cleaned_data.get("public_id") or "").strip().lower()
+
+    def _post_clean(self):
+        # The model is validated by the service (which also generates ids and stream keys);
+        # here only the fields the user typed are checked, so errors land next to them.
+        public_id = self.cleaned_data.get("public_id")
+        super()._post_clean()
+        if not self.instance.pk and not public_id:
+            self.errors.pop("public_id", None)
+        self.errors.pop("stream_key_digest", None)

@@ -1,0 +1,83 @@
+/* Small behaviours shared by the portal's pages: copy buttons, revealing a stream key,
+   confirmation prompts. */
+(function () {
+  "use strict";
+
+  function csrfToken() {
+    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    if (match) return decodeURIComponent(match[1]);
+    const input = document.querySelector("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+  window.portalCsrfToken = csrfToken;
+
+  async function copyText(text, button) {
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch (err) {
+      // Clipboard API needs a secure context; fall back to a selection copy.
+      const area = document.createElement("textarea");
+      area.value = text;
+      document.body.appendChild(area);
+      area.select();
+      document.execCommand("copy");
+      area.remove();
+    }
+    const label = button.textContent;
+    button.textContent = "Copied";
+    setTimeout(function () { button.textContent = label; }, 1500);
+  }
+
+  async function revealKey(button) {
+    const response = await fetch(button.dataset.revealKey, {
+      method: "POST",
+      headers: { "X-CSRFToken": csrfToken() },
+      credentials: "same-origin",
+    });
+    if (!response.ok) {
+      button.textContent = "Not allowed";
+      return null;
+    }
+    const data = await response.json();
+    const key = document.getElementById("stream-key");
+    const srt = document.getElementById("srt-url");
+    key.value = data.stream_key;
+    key.type = "text";
+    if (srt) { srt.value = data.srt_url; srt.type = "text"; }
+    document.querySelectorAll("[data-needs-reveal]").forEach(function (el) { el.dataset.revealed = "1"; });
+    button.textContent = "Hide";
+    button.dataset.shown = "1";
+    return data;
+  }
+
+  function hideKey(button) {
+    const key = document.getElementById("stream-key");
+    const srt = document.getElementById("srt-url");
+    key.type = "password";
+    if (srt) srt.type = "password";
+    button.textContent = "Show";
+    delete button.dataset.shown;
+  }
+
+  document.addEventListener("click", async function (event) {
+    const copy = event.target.closest("[data-copy]");
+    if (copy) {
+      const target = document.querySelector(copy.dataset.copy);
+      if (copy.hasAttribute("data-needs-reveal") && !copy.dataset.revealed) {
+        const reveal = document.querySelector("[data-reveal-key]");
+        if (reveal) await revealKey(reveal);
+      }
+      copyText(target.value, copy);
+      return;
+    }
+    const reveal = event.target.closest("[data-reveal-key]");
+    if (reveal) {
+      if (reveal.dataset.shown) hideKey(reveal); else revealKey(reveal);
+    }
+  });
+
+  document.addEventListener("submit", function (event) {
+    const message = event.target.dataset.confirm;
+    if (message && !window.confirm(message)) event.preventDefault();
+  });
+})();

@@ -1,0 +1,123 @@
+/* The room player: OvenPlayer with WebRTC first and LL-HLS as fallback, muted autoplay.
+   It follows the room's live state: an offline poster while offline, "waiting for the stream"
+   with retries and backoff while the room is starting (OME refuses players for a few seconds
+   after a browser publisher connects), the video as soon as it plays. */
+(function () {
+  "use strict";
+  const config = JSON.parse(document.getElementById("player-config").textContent);
+  const root = document.getElementById("player-root");
+  const message = document.getElementById("player-message");
+  const POLL_MS = 3000;
+  const RETRY_MIN_MS = 1000;
+  const RETRY_MAX_MS = 8000;
+
+  let roomState = "unknown";
+  let player = null;
+  let retryDelay = RETRY_MIN_MS;
+  let retryTimer = null;
+  let generation = 0;
+
+  function show(state, text) {
+    root.dataset.state = state;
+    if (text !== undefined) message.textContent = text;
+  }
+
+  function destroyPlayer() {
+    generation += 1;
+    clearTimeout(retryTimer);
+    retryTimer = null;
+    if (player) {
+      try { player.remove(); } catch (err) { /* already gone */ }
+      player = null;
+    }
+  }
+
+  function sources() {
+    const list = [];
+    if (config.webrtcUrl) list.push({ type: "webrtc", file: config.webrtcUrl, label: "WebRTC" });
+    if (config.llhlsUrl) list.push({ type: "llhls", file: config.llhlsUrl, label: "LL-HLS" });
+    return list;
+  }
+
+  function scheduleRetry() {
+    const mine = generation;
+    retryTimer = setTimeout(function () {
+      if (mine === generation && roomState !== "offline") startPlayer();
+    }, retryDelay);
+    retryDelay = Math.min(retryDelay * 2, RETRY_MAX_MS);
+  }
+
+  function startPlayer() {
+    destroyPlayer();
+    const mine = generation;
+    const holder = document.createElement("div");
+    holder.id = "ovenplayer-" + mine;
+    const container = document.getElementById("ovenplayer");
+    container.innerHTML = "";
+    container.appendChild(holder);
+    if (root.dataset.state !== "playing") show("waiting", "Waiting for the stream…");
+    player = OvenPlayer.create(holder.id, {
+      autoStart: true,
+      autoFallback: true,
+      mute: true,
+      controls: true,
+      showBigPlayButton: false,
+      expandFullScreenUI: true,
+      sources: sources(),
+      webrtcConfig: { connectionTimeout: 5000, timeoutMaxRetry: 0 },
+    });
+    player.on("stateChanged", function (event) {
+      if (mine !== generation) return;
+      if (event.newstate === "playing") {
+        retryDelay = RETRY_MIN_MS;
+        show("playing");
+      } else if (event.newstate === "error") {
+        onPlaybackFailed();
+      }
+    });
+    player.on("error", function () {
+      if (mine === generation) onPlaybackFailed();
+    });
+  }
+
+  function onPlaybackFailed() {
+    destroyPlayer();
+    if (roomState === "offline") {
+      show("offline", "This stream is offline.");
+      return;
+    }
+    show("waiting", "Waiting for the stream…");
+    scheduleRetry();
+  }
+
+  function applyStatus(status) {
+    const previous = roomState;
+    roomState = status.state;
+    if (status.state === "offline") {
+      if (previous !== "offline") {
+        destroyPlayer();
+        retryDelay = RETRY_MIN_MS;
+      }
+      show("offline", "This stream is offline.");
+    } else if (!player && !retryTimer) {
+      startPlayer();
+    }
+  }
+
+  async function poll() {
+    try {
+      const response = await fetch(config.statusUrl, { credentials: "same-origin", cache: "no-store" });
+      if (response.ok) applyStatus(await response.json());
+    } catch (err) {
+      /* network hiccup: keep the current state */
+    }
+    setTimeout(poll, document.hidden ? POLL_MS * 3 : POLL_MS);
+  }
+
+  if (typeof OvenPlayer === "undefined") {
+    show("error", "The player could not load.");
+    return;
+  }
+  OvenPlayer.debug(false);
+  poll();
+})();
