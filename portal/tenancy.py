@@ -106,17 +106,18 @@ def member_required(role: str | None = None):
     return decorator
 
 
-def get_member_object_or_404(request, model, **lookup):
+def get_member_object_or_404(request, model_or_qs, **lookup):
     """Load a tenant object for a signed-in member.
 
     Looks in the current organization first; a user who belongs to several organizations and
     opens a link to another of theirs is switched to it. Anyone else gets a 404.
     """
+    queryset = model_or_qs if isinstance(model_or_qs, models.QuerySet) else model_or_qs.objects.all()
     try:
-        return get_for_organization_or_404(model, request.organization, **lookup)
+        return get_for_organization_or_404(queryset, request.organization, **lookup)
     except Http404:
-        other_org_ids = memberships_of(request.user).values_list("organization_id", flat=True)
-        obj = model.objects.filter(**{f"{model.organization_lookup}__in": list(other_org_ids)}, **lookup).first()
+        other_org_ids = list(memberships_of(request.user).values_list("organization_id", flat=True))
+        obj = queryset.filter(**{f"{queryset.model.organization_lookup}__in": other_org_ids}, **lookup).first()
         if obj is None:
             raise
         switch_organization(request, _organization_id_of(obj))

@@ -32,8 +32,8 @@ class RoomForm(forms.ModelForm):
     def _post_clean(self):
         # The model is validated by the service (which also generates ids and stream keys);
         # here only the fields the user typed are checked, so errors land next to them.
-        public_id = self.cleaned_data.get("public_id")
+        left_empty = self.cleaned_data.get("public_id", None) == ""
         super()._post_clean()
-        if not self.instance.pk and not public_id:
+        if not self.instance.pk and left_empty:
             self.errors.pop("public_id", None)
         self.errors.pop("stream_key_digest", None)

@@ -40,6 +40,13 @@ def publisher_extras(*, room: Room, request) -> dict:
     return {}
 
 
+def embed_snippet(embed_url: str) -> str:
+    return (
+        f'<iframe src="{embed_url}" width="640" height="360" '
+        'allow="autoplay; fullscreen; picture-in-picture" allowfullscreen style="border:0"></iframe>'
+    )
+
+
 def recent_sessions(*, room: Room, limit: int = 10):
     return LiveSession.objects.filter(room=room).order_by("-started_at")[:limit]
 

@@ -56,11 +56,12 @@ def room_create(request):
 @member_required()
 def room_detail(request, public_id: str):
     room = _room_for_member(request, public_id)
+    embed_url = request.build_absolute_uri(reverse("embed", args=[room.public_id]))
     context = {
         "room": room,
         "rtmp_server_url": endpoints.rtmp_server_url(),
         "watch_url": request.build_absolute_uri(reverse("watch", args=[room.public_id])),
-        "embed_url": request.build_absolute_uri(reverse("embed", args=[room.public_id])),
+        "embed_code": selectors.embed_snippet(embed_url),
         "can_manage": request.membership.can_manage_rooms,
         **selectors.room_page_extras(room=room, request=request),
     }
