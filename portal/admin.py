@@ -27,7 +27,15 @@ class UserAdmin(BaseUserAdmin):
 
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "member_count", "room_count", "is_suspended", "recording_retention_days", "created_at"]
+    list_display = [
+        "name",
+        "slug",
+        "member_count",
+        "room_count",
+        "is_suspended",
+        "recording_retention_days",
+        "created_at",
+    ]
     list_filter = ["is_suspended", "created_at"]
     search_fields = ["name", "slug", "memberships__user__email"]
     prepopulated_fields = {"slug": ["name"]}

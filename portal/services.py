@@ -80,7 +80,12 @@ def invite_member(*, actor: Membership, email: str, role: str, accept_url_builde
 
 
 def find_pending_invitation(token: str) -> Invitation | None:
-    return Invitation.objects.pending().select_related("organization").filter(token_digest=Invitation.digest(token)).first()
+    return (
+        Invitation.objects.pending()
+        .select_related("organization")
+        .filter(token_digest=Invitation.digest(token))
+        .first()
+    )
 
 
 @transaction.atomic
@@ -89,7 +94,7 @@ def accept_invitation(*, invitation: Invitation, user: User) -> Membership:
         raise Conflict("This invitation has expired or was already used.")
     if user.email.lower() != invitation.email.lower():
         raise NotAllowed(f"This invitation is for {invitation.email}. Sign in with that address to accept it.")
-    membership, created = Membership.objects.get_or_create(
+    membership, _created = Membership.objects.get_or_create(
         user=user, organization=invitation.organization, defaults={"role": invitation.role}
     )
     invitation.accepted_at = timezone.now()

@@ -31,9 +31,7 @@ _domain_host = DOMAIN.split(":")[0]
 ALLOWED_HOSTS = env.list(
     "ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", _domain_host, f"api.{_domain_host}"]
 )
-CSRF_TRUSTED_ORIGINS = env.list(
-    "CSRF_TRUSTED_ORIGINS", default=[f"https://{DOMAIN}", f"https://api.{DOMAIN}"]
-)
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[f"https://{DOMAIN}", f"https://api.{DOMAIN}"])
 
 INSTALLED_APPS = [
     "portal",

@@ -79,9 +79,7 @@ class CurrentOrganizationMiddleware:
 
     def __call__(self, request):
         request.membership = SimpleLazyObject(lambda: _current_membership(request))
-        request.organization = SimpleLazyObject(
-            lambda: request.membership.organization if request.membership else None
-        )
+        request.organization = SimpleLazyObject(lambda: request.membership.organization if request.membership else None)
         return self.get_response(request)
 
 

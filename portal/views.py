@@ -53,7 +53,9 @@ class LoginView(auth_views.LoginView):
 
     def post(self, request, *args, **kwargs):
         who = (request.POST.get("username") or "").strip().lower()
-        if not allow("login", f"{client_ip(request)}:{who}", limit=LOGIN_ATTEMPTS_PER_WINDOW, window_seconds=LOGIN_WINDOW_SECONDS):
+        if not allow(
+            "login", f"{client_ip(request)}:{who}", limit=LOGIN_ATTEMPTS_PER_WINDOW, window_seconds=LOGIN_WINDOW_SECONDS
+        ):
             form = self.get_form()
             form.errors.clear()
             form.add_error(None, "Too many sign-in attempts. Wait a few minutes and try again.")
@@ -117,7 +119,9 @@ def members(request):
                     actor=request.membership,
                     email=invite_form.cleaned_data["email"],
                     role=invite_form.cleaned_data["role"],
-                    accept_url_builder=lambda token: request.build_absolute_uri(reverse("invitation_accept", args=[token])),
+                    accept_url_builder=lambda token: request.build_absolute_uri(
+                        reverse("invitation_accept", args=[token])
+                    ),
                 )
             except PortalError as error:
                 invite_form.add_error(None, error.message)
@@ -136,7 +140,9 @@ def members(request):
 @require_POST
 @member_required(Role.ADMIN)
 def member_role(request, membership_id: int):
-    membership = get_for_organization_or_404(Membership.objects.select_related("user"), request.organization, pk=membership_id)
+    membership = get_for_organization_or_404(
+        Membership.objects.select_related("user"), request.organization, pk=membership_id
+    )
     form = RoleForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose a role: owner, admin or streamer.")
@@ -153,7 +159,9 @@ def member_role(request, membership_id: int):
 @require_POST
 @member_required()
 def member_remove(request, membership_id: int):
-    membership = get_for_organization_or_404(Membership.objects.select_related("user"), request.organization, pk=membership_id)
+    membership = get_for_organization_or_404(
+        Membership.objects.select_related("user"), request.organization, pk=membership_id
+    )
     leaving = membership.pk == request.membership.pk
     try:
         services.remove_member(actor=request.membership, membership=membership)

@@ -15,10 +15,28 @@ class LiveSessionInline(admin.TabularInline):
 
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin):
-    list_display = ["public_id", "title", "organization", "visibility", "live_state", "viewer_count", "is_enabled", "created_at"]
+    list_display = [
+        "public_id",
+        "title",
+        "organization",
+        "visibility",
+        "live_state",
+        "viewer_count",
+        "is_enabled",
+        "created_at",
+    ]
     list_filter = ["live_state", "visibility", "is_enabled", "auto_record", "organization"]
     search_fields = ["public_id", "title", "organization__name"]
-    readonly_fields = ["masked_stream_key", "stream_key_rotated_at", "live_state", "live_since", "ingest_protocol", "viewer_count", "created_at", "updated_at"]
+    readonly_fields = [
+        "masked_stream_key",
+        "stream_key_rotated_at",
+        "live_state",
+        "live_since",
+        "ingest_protocol",
+        "viewer_count",
+        "created_at",
+        "updated_at",
+    ]
     list_select_related = ["organization"]
     autocomplete_fields = ["organization", "created_by"]
     inlines = [LiveSessionInline]

@@ -22,8 +22,7 @@ _ROOM_ID_ALPHABET = string.ascii_lowercase + string.digits
 def validate_room_id(value: str) -> None:
     if not ROOM_ID_RE.match(value or ""):
         raise ValidationError(
-            "A room id is 3 to 64 characters: lowercase letters, digits, '-' and '_', "
-            "starting with a letter or digit.",
+            "A room id is 3 to 64 characters: lowercase letters, digits, '-' and '_', starting with a letter or digit.",
             code="invalid",
         )
     suffix = settings.OME_RTMP_VARIANT_SUFFIX
@@ -189,4 +188,3 @@ class LiveSession(models.Model):
     @property
     def duration(self):
         return (self.ended_at or timezone.now()) - self.started_at
-

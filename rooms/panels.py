@@ -6,8 +6,8 @@ every registered panel in order.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from django.template.loader import render_to_string
 
@@ -30,6 +30,8 @@ def register(*, order: int, template_name: str, get_context: Callable[..., dict]
 
 def render_panels(*, room, request) -> list[str]:
     return [
-        render_to_string(panel.template_name, {"room": room, **panel.get_context(room=room, request=request)}, request=request)
+        render_to_string(
+            panel.template_name, {"room": room, **panel.get_context(room=room, request=request)}, request=request
+        )
         for panel in _panels
     ]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
+from django.db.models.functions import Greatest
+from django.utils import timezone
 
 from portal.errors import Conflict, LimitReached
 from portal.models import Organization
 
-from .models import Room, generate_room_id, generate_stream_key
+from . import signals
+from .models import LiveSession, LiveState, Room, generate_room_id, generate_stream_key
 
 EDITABLE_FIELDS = ("title", "description", "visibility", "allowed_embed_origins", "auto_record")
 
@@ -60,3 +63,94 @@ def rotate_stream_key(*, room: Room) -> str:
     room.set_stream_key(key)
     room.save(update_fields=["stream_key", "stream_key_digest", "stream_key_rotated_at", "updated_at"])
     return key
+
+
+# --- Live state -------------------------------------------------------------------------------
+# OME is the fact, these functions record it. The admission webhook reports a publish as it opens
+# and closes (through Celery: the webhook itself never writes); the reconcile loop confirms it
+# against OME's stream list and repairs what a lost webhook left behind. All of them are
+# idempotent, so the two sources can report the same event in any order.
+
+# A browser-published stream only appears in OME a few seconds after the publisher connects;
+# a room stays "starting" at most this long before the reconcile loop gives up on it.
+STARTING_GRACE_SECONDS = 30
+
+
+def go_live(*, room_id: int, protocol: str = "", started_by_id: int | None = None, confirmed: bool = False):
+    """Open the room's live session (once) and move it to starting, or to live when OME lists it.
+
+    Sends `room_went_live` when a session opens, so that destinations marked "start
+    automatically" and auto-recording start (OME accepts both before the stream exists).
+    """
+    with transaction.atomic():
+        room = Room.objects.select_for_update().get(pk=room_id)
+        session = room.sessions.filter(ended_at__isnull=True).first()
+        opened = session is None
+        if opened:
+            session = LiveSession.objects.create(room=room, protocol=protocol.lower(), started_by_id=started_by_id)
+            room.live_since = session.started_at
+        elif protocol and not session.protocol:
+            session.protocol = protocol.lower()
+            session.save(update_fields=["protocol"])
+        if confirmed or room.live_state == LiveState.LIVE:
+            room.live_state = LiveState.LIVE
+        else:
+            room.live_state = LiveState.STARTING
+        room.ingest_protocol = session.protocol
+        room.save(update_fields=["live_state", "live_since", "ingest_protocol", "updated_at"])
+        if opened:
+            signals.room_went_live.send(sender=Room, room=room, session=session)
+        return session
+
+
+def go_offline(*, room_id: int):
+    """Close the room's live session and take the room offline; a no-op when it is offline.
+
+    A session that never got past "starting" (the publisher never sent media) is dropped rather
+    than listed as a past session. Sends `room_went_offline` so that pushes and the recording stop.
+    """
+    with transaction.atomic():
+        room = Room.objects.select_for_update().get(pk=room_id)
+        session = room.sessions.filter(ended_at__isnull=True).first()
+        if session is None and room.live_state == LiveState.OFFLINE:
+            return None
+        was_confirmed = room.live_state == LiveState.LIVE
+        if session is not None:
+            session.ended_at = timezone.now()
+            session.peak_viewers = max(session.peak_viewers, room.viewer_count)
+            if was_confirmed:
+                session.save(update_fields=["ended_at", "peak_viewers"])
+        room.live_state = LiveState.OFFLINE
+        room.live_since = None
+        room.ingest_protocol = ""
+        room.viewer_count = 0
+        room.save(update_fields=["live_state", "live_since", "ingest_protocol", "viewer_count", "updated_at"])
+        signals.room_went_offline.send(sender=Room, room=room, session=session)
+        if session is not None and not was_confirmed:
+            session.delete()
+            session = None
+        return session
+
+
+def record_viewer_counts(counts: dict[int, int]) -> None:
+    """Store current viewer counts of live rooms (by room pk) and raise their sessions' peaks.
+
+    Two bulk updates whatever the number of rooms: the reconcile loop calls it on every tick.
+    """
+    if not counts:
+        return
+    rooms = list(Room.objects.filter(pk__in=counts).exclude(live_state=LiveState.OFFLINE).only("pk", "viewer_count"))
+    changed = [room for room in rooms if room.viewer_count != counts[room.pk]]
+    for room in changed:
+        room.viewer_count = counts[room.pk]
+    if changed:
+        Room.objects.bulk_update(changed, ["viewer_count"])
+    peaks = models.Case(
+        *[models.When(room_id=pk, then=models.Value(count)) for pk, count in counts.items() if count],
+        default=models.F("peak_viewers"),
+        output_field=models.PositiveIntegerField(),
+    )
+    if any(counts.values()):
+        LiveSession.objects.filter(
+            room_id__in=[pk for pk, count in counts.items() if count], ended_at__isnull=True
+        ).update(peak_viewers=Greatest("peak_viewers", peaks))

@@ -54,7 +54,9 @@ def make_team(name: str = "Acme") -> Team:
     organization = OrganizationFactory(name=name)
     users = {}
     for role in (Role.OWNER, Role.ADMIN, Role.STREAMER):
-        users[role] = MembershipFactory(organization=organization, role=role, user__email=f"{role}@{organization.slug}.test").user
+        users[role] = MembershipFactory(
+            organization=organization, role=role, user__email=f"{role}@{organization.slug}.test"
+        ).user
     return Team(organization, users[Role.OWNER], users[Role.ADMIN], users[Role.STREAMER])
 
 
@@ -150,4 +152,4 @@ def membership_of():
     return _membership
 
 
-__all__ = ["UserFactory", "RoomFactory", "client_for", "sign_in", "make_team"]
+__all__ = ["RoomFactory", "UserFactory", "client_for", "make_team", "sign_in"]

@@ -12,7 +12,12 @@ from .factories import PASSWORD, UserFactory
 def test_sign_up_creates_the_user_and_their_organization_as_owner(client, db):
     response = client.post(
         "/accounts/signup/",
-        {"full_name": "Ada Lovelace", "email": "Ada@Example.com", "password": PASSWORD, "organization_name": "Analytical Streams"},
+        {
+            "full_name": "Ada Lovelace",
+            "email": "Ada@Example.com",
+            "password": PASSWORD,
+            "organization_name": "Analytical Streams",
+        },
     )
     assert response.status_code == 302
     assert response["Location"] == "/rooms/"
@@ -65,7 +70,8 @@ def test_password_reset_emails_a_link_that_sets_a_new_password(client, db):
     form_page = client.get(link, follow=True)
     assert b"Choose a new password" in form_page.content
     response = client.post(
-        form_page.redirect_chain[-1][0], {"new_password1": "a brand new passphrase", "new_password2": "a brand new passphrase"}
+        form_page.redirect_chain[-1][0],
+        {"new_password1": "a brand new passphrase", "new_password2": "a brand new passphrase"},
     )
     assert response.status_code == 302
     assert client.login(email="forgetful@example.com", password="a brand new passphrase")

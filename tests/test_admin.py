@@ -15,7 +15,11 @@ def staff_client(db):
 def _registered_models():
     from django.contrib import admin
 
-    return [model for model in apps.get_models() if model in admin.site._registry and model._meta.app_label in {"portal", "rooms", "broadcasts", "recordings"}]
+    return [
+        model
+        for model in apps.get_models()
+        if model in admin.site._registry and model._meta.app_label in {"portal", "rooms", "broadcasts", "recordings"}
+    ]
 
 
 def test_every_model_of_the_portal_is_in_the_admin():
@@ -24,7 +28,8 @@ def test_every_model_of_the_portal_is_in_the_admin():
     missing = [
         model.__name__
         for model in apps.get_models()
-        if model._meta.app_label in {"portal", "rooms", "broadcasts", "recordings"} and model not in admin.site._registry
+        if model._meta.app_label in {"portal", "rooms", "broadcasts", "recordings"}
+        and model not in admin.site._registry
     ]
     assert missing == []
 

@@ -43,7 +43,9 @@ def test_owner_invites_a_new_person_who_creates_an_account_and_joins_with_the_ro
     assert client.get(link).status_code == 404, "an accepted invitation cannot be used twice"
 
 
-def test_an_existing_user_signs_in_then_accepts_and_can_switch_between_organizations(owner_client, team, other_team, invite):
+def test_an_existing_user_signs_in_then_accepts_and_can_switch_between_organizations(
+    owner_client, team, other_team, invite
+):
     invite(owner_client, other_team.streamer.email, Role.STREAMER)
     link = _accept_link(mail.outbox[0])
     invited = client_for(other_team.streamer)

@@ -28,7 +28,9 @@ def test_only_the_rooms_allowed_origins_may_frame_the_player(client, room, url):
     room.allowed_embed_origins = "https://blog.example.com\nhttps://*.example.org"
     room.save()
     response = client.get(url.format(id=room.public_id))
-    assert response["Content-Security-Policy"] == "frame-ancestors 'self' https://blog.example.com https://*.example.org"
+    assert (
+        response["Content-Security-Policy"] == "frame-ancestors 'self' https://blog.example.com https://*.example.org"
+    )
 
     room.allowed_embed_origins = "*"
     room.save()

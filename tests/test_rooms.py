@@ -11,7 +11,13 @@ from .conftest import client_for
 
 
 def _create(client, **data):
-    payload = {"title": "Morning Show", "public_id": "", "description": "", "visibility": "public", "allowed_embed_origins": ""}
+    payload = {
+        "title": "Morning Show",
+        "public_id": "",
+        "description": "",
+        "visibility": "public",
+        "allowed_embed_origins": "",
+    }
     payload.update(data)
     return client.post("/rooms/new/", payload)
 
@@ -64,11 +70,14 @@ def test_room_ids_are_lowercased_and_unique_across_organizations(owner_client, t
 
 def test_bad_embed_origins_are_refused_and_good_ones_are_kept(owner_client, room):
     data = {"title": room.title, "description": "", "visibility": "public", "auto_record": ""}
-    response = owner_client.post(f"/rooms/{room.public_id}/edit/", {**data, "allowed_embed_origins": "example.com\nftp://x.org"})
+    response = owner_client.post(
+        f"/rooms/{room.public_id}/edit/", {**data, "allowed_embed_origins": "example.com\nftp://x.org"}
+    )
     assert response.status_code == 400
     assert b"Not an origin: example.com, ftp://x.org" in response.content
     response = owner_client.post(
-        f"/rooms/{room.public_id}/edit/", {**data, "allowed_embed_origins": "https://blog.example.com/\nhttps://*.example.org"}
+        f"/rooms/{room.public_id}/edit/",
+        {**data, "allowed_embed_origins": "https://blog.example.com/\nhttps://*.example.org"},
     )
     assert response.status_code == 302
     room.refresh_from_db()
@@ -150,7 +159,14 @@ def test_room_status_reports_live_state_for_members(owner_client, room):
     room.ingest_protocol = "rtmp"
     room.save()
     status = owner_client.get(f"/rooms/{room.public_id}/status").json()
-    assert status == {"room": "acme-live", "state": "live", "live": True, "viewers": 7, "since": None, "protocol": "rtmp"}
+    assert status == {
+        "room": "acme-live",
+        "state": "live",
+        "live": True,
+        "viewers": 7,
+        "since": None,
+        "protocol": "rtmp",
+    }
 
 
 @pytest.mark.parametrize("role", [Role.OWNER, Role.ADMIN, Role.STREAMER])
@@ -173,7 +189,9 @@ def test_the_publisher_sends_strangers_to_sign_in(client, room):
     assert response["Location"].startswith("/accounts/login/?next=")
 
 
-def test_a_user_in_two_organizations_following_a_link_is_switched_to_the_rooms_organization(team, other_team, other_room):
+def test_a_user_in_two_organizations_following_a_link_is_switched_to_the_rooms_organization(
+    team, other_team, other_room
+):
     from portal.models import Membership
 
     Membership.objects.create(user=team.owner, organization=other_team.organization, role=Role.STREAMER)

@@ -49,13 +49,17 @@ def test_the_player_loads_ovenplayer_and_shows_the_offline_state(live_server, pa
     player = page.get_by_test_id("player")
     assert player.get_attribute("data-state") == "offline"
     assert page.get_by_test_id("player-message").inner_text() == "This stream is offline."
-    size = page.evaluate("[document.getElementById('player-root').clientWidth, document.getElementById('player-root').clientHeight]")
+    size = page.evaluate(
+        "[document.getElementById('player-root').clientWidth, document.getElementById('player-root').clientHeight]"
+    )
     assert size == [1200, 800], "the embed player fills its window"
     page.console_errors.assert_none()
 
 
 def test_the_embed_refuses_a_framing_origin_that_is_not_allowed(live_server, page, room, other_origin):
-    other_origin.pages["/host.html"] = f'<iframe id="player" src="{live_server.url}/embed/{room.public_id}" width="640" height="360"></iframe>'
+    other_origin.pages["/host.html"] = (
+        f'<iframe id="player" src="{live_server.url}/embed/{room.public_id}" width="640" height="360"></iframe>'
+    )
     page.goto(f"{other_origin.origin}/host.html")
     page.wait_for_timeout(1000)
     frame = page.frame_locator("#player")
@@ -66,7 +70,9 @@ def test_the_embed_refuses_a_framing_origin_that_is_not_allowed(live_server, pag
 def test_the_embed_plays_in_an_allowed_origin_without_console_errors(live_server, page, room, other_origin):
     room.allowed_embed_origins = other_origin.origin
     room.save()
-    other_origin.pages["/host.html"] = f'<iframe id="player" src="{live_server.url}/embed/{room.public_id}" width="640" height="360"></iframe>'
+    other_origin.pages["/host.html"] = (
+        f'<iframe id="player" src="{live_server.url}/embed/{room.public_id}" width="640" height="360"></iframe>'
+    )
     page.goto(f"{other_origin.origin}/host.html")
     frame = page.frame_locator("#player")
     frame.locator("[data-testid=player-message]").wait_for()

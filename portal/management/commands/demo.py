@@ -27,7 +27,6 @@ class Command(BaseCommand):
             create_room(organization=organization, created_by=user, public_id=DEMO_ROOM, title="Demo room")
         self.stdout.write(
             self.style.SUCCESS(
-                "\n  Demo login:  %s  /  %s   (staff: /admin/ works too)\n  Demo room:   /rooms/%s/\n"
-                % (DEMO_EMAIL, DEMO_PASSWORD, DEMO_ROOM)
+                f"\n  Demo login:  {DEMO_EMAIL}  /  {DEMO_PASSWORD}   (staff: /admin/ works too)\n  Demo room:   /rooms/{DEMO_ROOM}/\n"
             )
         )

@@ -1,0 +1,75 @@
+"""A room's live state and sessions follow OME: starting, live, offline, whatever order the
+webhook and the reconcile loop report it in."""
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from rooms import services, signals
+from rooms.models import LiveSession, LiveState, Room
+
+from .factories import RoomFactory
+
+
+def _signals():
+    seen = []
+
+    def on_live(sender, room, session, **kwargs):
+        seen.append(("live", room.public_id))
+
+    def on_offline(sender, room, session, **kwargs):
+        seen.append(("offline", room.public_id))
+
+    signals.room_went_live.connect(on_live, weak=False)
+    signals.room_went_offline.connect(on_offline, weak=False)
+    return seen, lambda: (signals.room_went_live.disconnect(on_live), signals.room_went_offline.disconnect(on_offline))
+
+
+def test_a_publish_opens_one_session_and_the_room_is_starting_until_ome_lists_it(room, team):
+    seen, disconnect = _signals()
+    try:
+        services.go_live(room_id=room.pk, protocol="WebRTC", started_by_id=team.streamer.pk)
+        services.go_live(room_id=room.pk, protocol="WebRTC")  # the webhook and a retry
+        room.refresh_from_db()
+        assert room.live_state == LiveState.STARTING
+        assert room.ingest_protocol == "webrtc"
+        services.go_live(room_id=room.pk, confirmed=True)  # the reconcile loop sees the stream
+        room.refresh_from_db()
+        assert room.live_state == LiveState.LIVE
+        session = LiveSession.objects.get(room=room)
+        assert session.ended_at is None and session.started_by == team.streamer
+        assert seen == [("live", "acme-live")], "auto-start reacts once per go-live"
+    finally:
+        disconnect()
+
+
+def test_going_offline_closes_the_session_and_resets_the_room(room):
+    services.go_live(room_id=room.pk, protocol="rtmp", confirmed=True)
+    services.record_viewer_counts({room.pk: 7})
+    services.record_viewer_counts({room.pk: 3})
+    session = services.go_offline(room_id=room.pk)
+    room.refresh_from_db()
+    assert room.live_state == LiveState.OFFLINE and room.viewer_count == 0 and room.live_since is None
+    session.refresh_from_db()
+    assert session.ended_at is not None
+    assert session.peak_viewers == 7
+    assert services.go_offline(room_id=room.pk) is None, "a second closing changes nothing"
+
+
+def test_a_publish_that_never_reached_ome_leaves_no_past_session(room):
+    services.go_live(room_id=room.pk, protocol="webrtc")
+    services.go_offline(room_id=room.pk)
+    assert not LiveSession.objects.filter(room=room).exists()
+    assert Room.objects.get(pk=room.pk).live_state == LiveState.OFFLINE
+
+
+def test_viewer_counts_of_many_rooms_are_written_in_a_constant_number_of_queries(team):
+    rooms = [RoomFactory(organization=team.organization) for _ in range(30)]
+    for room in rooms:
+        services.go_live(room_id=room.pk, protocol="rtmp", confirmed=True)
+    with CaptureQueriesContext(connection) as few:
+        services.record_viewer_counts({room.pk: 1 for room in rooms[:2]})
+    with CaptureQueriesContext(connection) as many:
+        services.record_viewer_counts({room.pk: index + 1 for index, room in enumerate(rooms)})
+    assert len(many) == len(few)
+    assert Room.objects.get(pk=rooms[-1].pk).viewer_count == 30
+    assert LiveSession.objects.get(room=rooms[-1]).peak_viewers == 30
