@@ -168,6 +168,14 @@ OME_LLHLS_URL = env("OME_LLHLS_URL", default="http://127.0.0.1:3333")
 OME_RTMP_URL = env("OME_RTMP_URL", default="rtmp://127.0.0.1:1935")
 OME_SRT_URL = env("OME_SRT_URL", default="srt://127.0.0.1:9999")
 OME_RTMP_VARIANT_SUFFIX = env("OME_RTMP_VARIANT_SUFFIX", default="_rtmp")
+# Output stream pushed to each platform (e.g. "youtube=_youtube,facebook=_facebook" when OME has one
+# output profile per platform, as the original stack had); unlisted platforms use OME_RTMP_VARIANT_SUFFIX.
+OME_PUSH_VARIANT_SUFFIXES = env.dict("OME_PUSH_VARIANT_SUFFIXES", default={})
+# Celery tasks that call OME retry while it is unreachable: exponential backoff from BASE seconds,
+# each wait at most MAX seconds, then the push or recording is marked as failed.
+OME_RETRY_BASE_SECONDS = env.float("OME_RETRY_BASE_SECONDS", default=2.0)
+OME_RETRY_MAX_SECONDS = env.float("OME_RETRY_MAX_SECONDS", default=60.0)
+OME_RETRY_MAX_ATTEMPTS = env.int("OME_RETRY_MAX_ATTEMPTS", default=10)
 # Where OME writes recordings as seen by OME (its FilePath/InfoPath prefix); the portal maps
 # that prefix onto RECORDINGS_DIR, the same folder as mounted into the portal.
 OME_RECORDINGS_DIR = env("OME_RECORDINGS_DIR", default="")
@@ -185,7 +193,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
-    "reconcile-ome": {"task": "broadcasts.tasks.reconcile", "schedule": RECONCILE_SECONDS},
+    "reconcile-ome": {"task": "portal.tasks.reconcile", "schedule": RECONCILE_SECONDS},
     "delete-expired-recordings": {"task": "recordings.tasks.delete_expired_recordings", "schedule": 3600.0},
 }
 

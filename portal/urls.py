@@ -25,6 +25,8 @@ urlpatterns = [
     path("invitations/<int:invitation_id>/revoke", views.invitation_revoke, name="invitation_revoke"),
     path("invite/<str:token>/", views.invitation_accept, name="invitation_accept"),
     # Rooms and the player
+    path("rooms/<str:public_id>/restream/", include("broadcasts.urls")),
+    path("rooms/<str:public_id>/recordings/", include("recordings.urls")),
     path("rooms/", include("rooms.urls")),
     path("watch/<str:public_id>", room_views.watch, name="watch"),
     path("watch/<str:public_id>/status", room_views.watch_status, name="watch_status"),

@@ -1,0 +1,94 @@
+"""Recordings of rooms: what OME recorded, where the file is, how big and how long."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from portal.tenancy import TenantQuerySet
+
+
+class RecordingState(models.TextChoices):
+    REQUESTED = "requested", "Requested"
+    WAITING = "waiting", "Waiting for the stream"
+    RECORDING = "recording", "Recording"
+    STOPPING = "stopping", "Finishing"
+    FINISHED = "finished", "Finished"
+    ERROR = "error", "Error"
+
+
+ACTIVE_RECORDING_STATES = (
+    RecordingState.REQUESTED,
+    RecordingState.WAITING,
+    RecordingState.RECORDING,
+    RecordingState.STOPPING,
+)
+STOPPABLE_RECORDING_STATES = (RecordingState.REQUESTED, RecordingState.WAITING, RecordingState.RECORDING)
+
+
+class RecordingQuerySet(TenantQuerySet):
+    def active(self):
+        return self.filter(state__in=ACTIVE_RECORDING_STATES)
+
+    def finished(self):
+        return self.filter(state=RecordingState.FINISHED)
+
+
+def new_record_id() -> str:
+    return f"rec-{uuid.uuid4().hex[:20]}"
+
+
+class Recording(models.Model):
+    """One recording of a room. `ome_id` is the id OME knows the record by; paths are OME's."""
+
+    organization_lookup = "room__organization"
+
+    ome_id = models.CharField("OME record id", max_length=100, unique=True, default=new_record_id, editable=False)
+    room = models.ForeignKey("rooms.Room", on_delete=models.CASCADE, related_name="recordings")
+    state = models.CharField(
+        max_length=16, choices=RecordingState.choices, default=RecordingState.REQUESTED, db_index=True
+    )
+    error_message = models.CharField(max_length=500, blank=True)
+    file_path = models.CharField(max_length=1000, blank=True, help_text="As OME wrote it.")
+    info_path = models.CharField(max_length=1000, blank=True, help_text="OME's info XML about the file.")
+    size_bytes = models.BigIntegerField(default=0)
+    duration_ms = models.BigIntegerField(default=0)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RecordingQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["room"],
+                condition=models.Q(state__in=ACTIVE_RECORDING_STATES),
+                name="one_active_recording_per_room",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.room} at {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in ACTIVE_RECORDING_STATES
+
+    @property
+    def can_stop(self) -> bool:
+        return self.state in STOPPABLE_RECORDING_STATES
+
+    @property
+    def is_playable(self) -> bool:
+        return self.state == RecordingState.FINISHED and bool(self.file_path)
+
+    @property
+    def file_name(self) -> str:
+        return self.file_path.rsplit("/", 1)[-1]

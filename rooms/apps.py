@@ -3,3 +3,10 @@ from django.apps import AppConfig
 
 class RoomsConfig(AppConfig):
     name = "rooms"
+
+    def ready(self):
+        from portal.ome import reconcile
+
+        from .reconcile import reconcile_live_state
+
+        reconcile.register(order=10, name="rooms.live_state", reconciler=reconcile_live_state)

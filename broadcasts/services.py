@@ -1,0 +1,233 @@
+"""Everything that changes destinations and pushes. Views, the API, admin actions and tasks call these."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from portal.errors import Conflict, LimitReached, NotAllowed
+from portal.ome.client import PushInfo
+
+from .models import (
+    PLATFORM_SERVERS,
+    Destination,
+    Platform,
+    Push,
+    PushState,
+    ome_protocol,
+    push_stream_name,
+)
+
+DESTINATION_FIELDS = ("name", "platform", "url", "stream_key", "enabled", "auto_start")
+
+# OME's push states, and what they mean for a push the portal asked for.
+_OME_STATES = {
+    "ready": PushState.STARTING,  # registered; waits for the stream to be live
+    "pushing": PushState.PUSHING,
+    "stopping": PushState.STOPPING,
+    "stopped": PushState.STOPPED,
+    "error": PushState.ERROR,
+}
+DESTINATION_FAILED = (
+    "The destination refused the stream or could not be reached. Check the server URL and the stream key, then retry."
+)
+
+
+def _enqueue(task, *args) -> None:
+    transaction.on_commit(lambda: task.delay(*args))
+
+
+# --- Destinations ------------------------------------------------------------------------------
+
+
+def _apply_platform(destination: Destination) -> None:
+    if destination.platform != Platform.CUSTOM:
+        destination.url = PLATFORM_SERVERS[Platform(destination.platform)]
+    destination.url = destination.url.strip()
+
+
+def _check_key(destination: Destination) -> None:
+    if destination.platform != Platform.CUSTOM and not destination.stream_key:
+        raise NotAllowed(f"{destination.get_platform_display()} needs the stream key from its live dashboard.")
+
+
+def add_destination(*, room, **fields) -> Destination:
+    unknown = set(fields) - set(DESTINATION_FIELDS)
+    if unknown:
+        raise TypeError(f"add_destination() got unexpected fields {sorted(unknown)}")
+    limit = room.organization.max_destinations_per_room
+    if Destination.objects.filter(room=room).count() >= limit:
+        raise LimitReached(f"A room can have at most {limit} destinations. Delete one you no longer use.")
+    destination = Destination(room=room, **fields)
+    destination.stream_key = (destination.stream_key or "").strip()
+    _apply_platform(destination)
+    _check_key(destination)
+    destination.full_clean()
+    destination.save()
+    return destination
+
+
+def update_destination(*, destination: Destination, **fields) -> Destination:
+    """Change a destination. An empty stream key keeps the current one (it is never shown again)."""
+    unknown = set(fields) - set(DESTINATION_FIELDS)
+    if unknown:
+        raise TypeError(f"update_destination() got unexpected fields {sorted(unknown)}")
+    if not (fields.get("stream_key") or "").strip():
+        fields.pop("stream_key", None)
+    for name, value in fields.items():
+        setattr(destination, name, value.strip() if name == "stream_key" else value)
+    _apply_platform(destination)
+    _check_key(destination)
+    destination.full_clean()
+    destination.save()
+    return destination
+
+
+def delete_destination(*, destination: Destination) -> None:
+    if destination.pushes.active().exists():
+        raise Conflict("This destination is being restreamed to. Stop the restream before deleting it.")
+    destination.delete()
+
+
+# --- Pushes ------------------------------------------------------------------------------------
+
+
+def _check_can_push(room) -> None:
+    if room.organization.is_suspended:
+        raise NotAllowed(f"{room.organization.name} is suspended: restreaming is not possible.")
+    if not room.is_enabled:
+        raise NotAllowed("This room is disabled by the operators: restreaming is not possible.")
+
+
+def start_push(*, destination: Destination, requested_by=None) -> Push:
+    """Ask for a restream to `destination`: stored first, then OME is told by a task.
+
+    Works before the room is live too: OME holds the push until the stream appears.
+    """
+    room = destination.room
+    _check_can_push(room)
+    if not destination.enabled:
+        raise NotAllowed(f"“{destination.name}” is disabled. Enable it to restream to it.")
+    push = Push(
+        room=room,
+        destination=destination,
+        stream_name=destination.stream_name,
+        protocol=ome_protocol(destination.url),
+        url=destination.url,
+        stream_key=destination.stream_key,
+        requested_by=requested_by,
+    )
+    return _save_new_push(push, conflict=f"“{destination.name}” is already being restreamed to.")
+
+
+def start_custom_push(
+    *, room, url: str, stream_key: str = "", protocol: str = "", ome_id: str | None = None, requested_by=None
+) -> Push:
+    """A push to a URL given directly (the original stack's API), without a saved destination."""
+    _check_can_push(room)
+    push = Push(
+        room=room,
+        stream_name=push_stream_name(room.public_id, Platform.CUSTOM),
+        protocol=protocol or ome_protocol(url),
+        url=url,
+        stream_key=stream_key,
+        requested_by=requested_by,
+    )
+    if ome_id:
+        push.ome_id = ome_id
+    return _save_new_push(push, conflict=f"A push with the id '{ome_id}' already exists.")
+
+
+def _save_new_push(push: Push, *, conflict: str) -> Push:
+    from .tasks import start_push_task
+
+    try:
+        with transaction.atomic():
+            push.save()
+    except IntegrityError:
+        raise Conflict(conflict) from None
+    _enqueue(start_push_task, push.pk)
+    return push
+
+
+def stop_push(*, push: Push) -> Push:
+    """Ask for a restream to end; a push that already ended is left as it is."""
+    from .tasks import stop_push_task
+
+    if not push.can_stop:
+        return push
+    push.state = PushState.STOPPING
+    push.save(update_fields=["state", "updated_at"])
+    _enqueue(stop_push_task, push.pk)
+    return push
+
+
+def retry_push(*, push: Push, requested_by=None) -> Push:
+    """Start a failed restream again, as a new push (OME may still hold the failed one)."""
+    if push.state != PushState.ERROR:
+        raise Conflict("Only a failed restream can be retried.")
+    if push.destination is not None:
+        return start_push(destination=push.destination, requested_by=requested_by)
+    return start_custom_push(
+        room=push.room, url=push.url, stream_key=push.stream_key, protocol=push.protocol, requested_by=requested_by
+    )
+
+
+def start_auto_pushes(*, room) -> list[Push]:
+    """Start every enabled "start automatically" destination of a room that is not already running."""
+    started = []
+    for destination in room.destinations.filter(enabled=True, auto_start=True).exclude(
+        pushes__state__in=[PushState.REQUESTED, PushState.STARTING, PushState.PUSHING, PushState.STOPPING]
+    ):
+        try:
+            started.append(start_push(destination=destination))
+        except (Conflict, NotAllowed):
+            continue
+    return started
+
+
+def stop_room_pushes(*, room) -> None:
+    for push in Push.objects.filter(room=room).active():
+        stop_push(push=push)
+
+
+# --- What OME answered (called by tasks and the reconcile loop) --------------------------------
+
+
+def apply_ome_info(push: Push, info: PushInfo) -> bool:
+    """Copy OME's view of a push onto the row (not saved); True when something changed."""
+    before = (push.state, push.sent_bytes, push.sent_time_ms, push.started_at, push.error_message)
+    state = _OME_STATES.get(info.state)
+    if state is PushState.ERROR:
+        push.error_message = DESTINATION_FAILED
+    if state in (PushState.STARTING, PushState.PUSHING, PushState.ERROR):
+        push.state = state
+    push.sent_bytes = max(push.sent_bytes, info.total_sent_bytes or info.sent_bytes)
+    push.sent_time_ms = max(push.sent_time_ms, info.total_sent_time_ms or info.sent_time_ms)
+    if state is PushState.PUSHING and push.started_at is None:
+        push.started_at = info.start_time or timezone.now()
+    return before != (push.state, push.sent_bytes, push.sent_time_ms, push.started_at, push.error_message)
+
+
+def push_registered(*, push_id: int, info: PushInfo | None) -> None:
+    """OME accepted the push (or already had it: same id, same push)."""
+    with transaction.atomic():
+        push = Push.objects.select_for_update().filter(pk=push_id).first()
+        if push is None or push.state not in (PushState.REQUESTED, PushState.STARTING):
+            return
+        push.state = PushState.STARTING
+        if info is not None:
+            apply_ome_info(push, info)
+        push.save()
+
+
+def push_failed(*, push_id: int, message: str) -> None:
+    Push.objects.filter(pk=push_id).exclude(state=PushState.STOPPED).update(
+        state=PushState.ERROR, error_message=message[:500], updated_at=timezone.now()
+    )
+
+
+def push_stopped(*, push_id: int) -> None:
+    Push.objects.filter(pk=push_id).exclude(state__in=[PushState.STOPPED, PushState.ERROR]).update(
+        state=PushState.STOPPED, stopped_at=timezone.now(), updated_at=timezone.now()
+    )

@@ -1,0 +1,58 @@
+"""Celery tasks that tell OME to start and stop pushes. They take ids and are idempotent."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from portal.ome.client import OmeClient, OmeConflict, OmeError, OmeNotFound, OmeUnavailable
+from portal.ome.retry import retry_or_give_up
+
+from . import services
+from .models import Push, PushState
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(bind=True, acks_late=True)
+def start_push_task(self, push_id: int) -> None:
+    push = Push.objects.filter(pk=push_id).first()
+    if push is None or push.state not in (PushState.REQUESTED, PushState.STARTING):
+        return
+    try:
+        info = OmeClient.from_settings().start_push(
+            push_id=push.ome_id,
+            stream_name=push.stream_name,
+            url=push.url,
+            stream_key=push.stream_key,
+            protocol=push.protocol,
+        )
+    except OmeConflict:
+        info = None  # "Duplicate ID": OME already has this very push (a retried task, or the reconcile loop)
+    except OmeUnavailable as error:
+        retry_or_give_up(self, error, give_up=lambda message: services.push_failed(push_id=push_id, message=message))
+        return
+    except OmeError as error:
+        logger.info("OME refused push %s: %s", push.ome_id, error.message)
+        services.push_failed(push_id=push_id, message=error.message)
+        return
+    services.push_registered(push_id=push_id, info=info)
+
+
+@shared_task(bind=True, acks_late=True)
+def stop_push_task(self, push_id: int) -> None:
+    push = Push.objects.filter(pk=push_id).first()
+    if push is None or push.state != PushState.STOPPING:
+        return
+    try:
+        OmeClient.from_settings().stop_push(push.ome_id)
+    except OmeNotFound:
+        pass  # OME no longer has it (it ended, or OME restarted): stopped is what we wanted
+    except OmeUnavailable as error:
+        retry_or_give_up(self, error, give_up=lambda message: services.push_failed(push_id=push_id, message=message))
+        return
+    except OmeError as error:
+        services.push_failed(push_id=push_id, message=error.message)
+        return
+    services.push_stopped(push_id=push_id)

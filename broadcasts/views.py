@@ -1,0 +1,137 @@
+"""Restream pages and actions on a room: destinations, start/stop/retry, live status."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from portal.errors import PortalError
+from portal.tenancy import get_for_organization_or_404, get_member_object_or_404, member_required
+from rooms.models import Room
+
+from . import selectors, services
+from .forms import DestinationForm
+from .models import Destination, Push
+
+
+def _room(request, public_id: str) -> Room:
+    return get_member_object_or_404(request, Room.objects.select_related("organization"), public_id=public_id)
+
+
+def _destination(request, room: Room, destination_id: int) -> Destination:
+    return get_for_organization_or_404(
+        Destination.objects.filter(room=room).select_related("room__organization"),
+        request.organization,
+        pk=destination_id,
+    )
+
+
+def _push(request, room: Room, push_id: int) -> Push:
+    return get_for_organization_or_404(
+        Push.objects.filter(room=room).select_related("room__organization", "destination"),
+        request.organization,
+        pk=push_id,
+    )
+
+
+def _wants_json(request) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def _answer(request, room: Room, *, push: Push | None = None, error: PortalError | None = None, done: str = ""):
+    if _wants_json(request):
+        if error is not None:
+            return JsonResponse({"detail": error.message}, status=error.status_code)
+        return JsonResponse(selectors.push_status(push))
+    if error is not None:
+        messages.error(request, error.message)
+    elif done:
+        messages.success(request, done)
+    return redirect("rooms:detail", public_id=room.public_id)
+
+
+@never_cache
+@member_required()
+def restream_status(request, public_id: str):
+    room = _room(request, public_id)
+    return JsonResponse(selectors.restream_status(room=room))
+
+
+def _destination_form(request, room: Room, destination: Destination | None):
+    form = DestinationForm(request.POST or None, instance=destination)
+    if request.method == "POST" and form.is_valid():
+        fields = {name: form.cleaned_data[name] for name in services.DESTINATION_FIELDS}
+        try:
+            if destination is None:
+                services.add_destination(room=room, **fields)
+            else:
+                services.update_destination(destination=destination, **fields)
+        except PortalError as error:
+            form.add_error(None, error.message)
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, "Destination saved." if destination else "Destination added.")
+            return redirect("rooms:detail", public_id=room.public_id)
+    status = 400 if form.errors else 200
+    context = {"form": form, "room": room, "destination": destination}
+    return render(request, "broadcasts/destination_form.html", context, status=status)
+
+
+@member_required()
+def destination_create(request, public_id: str):
+    return _destination_form(request, _room(request, public_id), None)
+
+
+@member_required()
+def destination_edit(request, public_id: str, destination_id: int):
+    room = _room(request, public_id)
+    return _destination_form(request, room, _destination(request, room, destination_id))
+
+
+@member_required()
+def destination_delete(request, public_id: str, destination_id: int):
+    room = _room(request, public_id)
+    destination = _destination(request, room, destination_id)
+    if request.method != "POST":
+        return render(request, "broadcasts/destination_delete.html", {"room": room, "destination": destination})
+    try:
+        services.delete_destination(destination=destination)
+    except PortalError as error:
+        return _answer(request, room, error=error)
+    return _answer(request, room, done=f"Destination “{destination.name}” deleted.")
+
+
+@require_POST
+@member_required()
+def push_start(request, public_id: str, destination_id: int):
+    room = _room(request, public_id)
+    destination = _destination(request, room, destination_id)
+    try:
+        push = services.start_push(destination=destination, requested_by=request.user)
+    except PortalError as error:
+        return _answer(request, room, error=error)
+    return _answer(request, room, push=push, done=f"Restream to “{destination.name}” requested.")
+
+
+@require_POST
+@member_required()
+def push_stop(request, public_id: str, push_id: int):
+    room = _room(request, public_id)
+    push = services.stop_push(push=_push(request, room, push_id))
+    return _answer(request, room, push=push, done="Stopping the restream.")
+
+
+@require_POST
+@member_required()
+def push_retry(request, public_id: str, push_id: int):
+    room = _room(request, public_id)
+    try:
+        push = services.retry_push(push=_push(request, room, push_id), requested_by=request.user)
+    except PortalError as error:
+        return _answer(request, room, error=error)
+    return _answer(request, room, push=push, done="Restream requested again.")

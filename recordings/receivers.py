@@ -1,0 +1,15 @@
+"""Reactions to rooms going live and offline (rooms announces, recordings reacts)."""
+
+from . import services
+
+
+def start_auto_recording(sender, room, session, **kwargs) -> None:
+    services.start_auto_recording(room=room)
+
+
+def stop_recordings(sender, room, session, **kwargs) -> None:
+    services.stop_room_recordings(room=room)
+
+
+def delete_files(sender, instance, **kwargs) -> None:
+    services.delete_files(instance)

@@ -1,0 +1,95 @@
+"""Recordings' part of the reconcile loop.
+
+- A record OME reports gets its state, size and duration copied (one bulk update).
+- A record OME no longer lists has finished (stopped, or its stream ended): its info file
+  completes the row; one whose file never comes is marked failed.
+- One waiting for its stream that OME forgot (a restart) is registered again; one that was
+  recording when OME restarted is marked interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.utils import timezone
+
+from portal.ome.client import OmeClient, OmeError
+from portal.ome.reconcile import OmeSnapshot
+
+from . import services
+from .models import Recording, RecordingState
+from .tasks import start_recording_task, stop_recording_task
+
+logger = logging.getLogger(__name__)
+RECORD_ID_PREFIX = "rec-"
+UPDATED_FIELDS = [
+    "state",
+    "error_message",
+    "file_path",
+    "size_bytes",
+    "duration_ms",
+    "started_at",
+    "finished_at",
+    "updated_at",
+]
+INTERRUPTED = "The media server stopped recording unexpectedly (it may have restarted)."
+
+
+def reconcile_recordings(snapshot: OmeSnapshot) -> None:
+    recordings = list(
+        Recording.objects.filter(
+            state__in=[RecordingState.WAITING, RecordingState.RECORDING, RecordingState.STOPPING]
+        ).select_related("room")
+    )
+    now = timezone.now()
+    finish_deadline = now - timedelta(seconds=services.FINISH_GRACE_SECONDS)
+    changed: list[Recording] = []
+    to_register: list[int] = []
+    to_stop: list[int] = []
+    for recording in recordings:
+        info = snapshot.records.get(recording.ome_id)
+        if info is not None:
+            if recording.state == RecordingState.RECORDING and info.state == "ready" and not recording.room.is_live:
+                recording.state = RecordingState.STOPPING  # the stream ended; OME would wait for it
+                to_stop.append(recording.pk)
+                changed.append(recording)
+            elif services.apply_ome_info(recording, info):
+                changed.append(recording)
+            continue
+        if recording.state == RecordingState.WAITING:
+            to_register.append(recording.pk)
+        elif services.finish_from_info_file(recording):
+            changed.append(recording)
+        elif recording.state == RecordingState.RECORDING or recording.updated_at < finish_deadline:
+            recording.state, recording.error_message = RecordingState.ERROR, INTERRUPTED
+            changed.append(recording)
+    for recording in changed:
+        recording.updated_at = now
+    if changed:
+        Recording.objects.bulk_update(changed, UPDATED_FIELDS)
+    for recording_id in to_register:
+        start_recording_task.delay(recording_id)
+    for recording_id in to_stop:
+        stop_recording_task.delay(recording_id)
+    _stop_abandoned(snapshot, known={recording.ome_id for recording in recordings})
+
+
+def _stop_abandoned(snapshot: OmeSnapshot, *, known: set[str]) -> None:
+    """Stop records OME keeps for us that the portal no longer has (e.g. an armed recording of a deleted room)."""
+    unknown = [
+        record_id for record_id in snapshot.records if record_id.startswith(RECORD_ID_PREFIX) and record_id not in known
+    ]
+    if not unknown:
+        return
+    still_requested = set(
+        Recording.objects.filter(ome_id__in=unknown, state=RecordingState.REQUESTED).values_list("ome_id", flat=True)
+    )
+    client = OmeClient.from_settings()
+    for record_id in unknown:
+        if record_id in still_requested:
+            continue
+        try:
+            client.stop_record(record_id)
+        except OmeError as error:
+            logger.warning("could not stop abandoned record %s: %s", record_id, error)

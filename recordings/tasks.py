@@ -1,0 +1,74 @@
+"""Celery tasks that tell OME to start and stop records, and the retention clean-up."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from portal.ome.client import OmeClient, OmeConflict, OmeError, OmeNotFound, OmeUnavailable
+from portal.ome.retry import retry_or_give_up
+
+from . import services
+from .models import Recording, RecordingState
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(bind=True, acks_late=True)
+def start_recording_task(self, recording_id: int) -> None:
+    recording = Recording.objects.select_related("room").filter(pk=recording_id).first()
+    if recording is None or recording.state not in (RecordingState.REQUESTED, RecordingState.WAITING):
+        return
+    try:
+        info = OmeClient.from_settings().start_record(
+            record_id=recording.ome_id,
+            stream_name=recording.room.public_id,
+            file_path=recording.file_path,
+            info_path=recording.info_path,
+        )
+    except OmeConflict:
+        info = None  # "Duplicate ID already exists": OME already records this very recording
+    except OmeUnavailable as error:
+        retry_or_give_up(
+            self, error, give_up=lambda message: services.recording_failed(recording_id=recording_id, message=message)
+        )
+        return
+    except OmeError as error:
+        services.recording_failed(recording_id=recording_id, message=error.message)
+        return
+    services.recording_registered(recording_id=recording_id, info=info)
+
+
+@shared_task(bind=True, acks_late=True)
+def stop_recording_task(self, recording_id: int) -> None:
+    recording = Recording.objects.filter(pk=recording_id).first()
+    if recording is None or recording.state != RecordingState.STOPPING:
+        return
+    try:
+        OmeClient.from_settings().stop_record(recording.ome_id)
+    except OmeNotFound:
+        pass  # already finished (the stream ended) or never started: its info file tells
+    except OmeUnavailable as error:
+        retry_or_give_up(
+            self, error, give_up=lambda message: services.recording_failed(recording_id=recording_id, message=message)
+        )
+        return
+    except OmeError as error:
+        services.recording_failed(recording_id=recording_id, message=error.message)
+        return
+    # OME writes the info file as the record finishes; the reconcile loop finishes it otherwise.
+    finish_recording_task.apply_async((recording_id,), countdown=1)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=10)
+def finish_recording_task(self, recording_id: int) -> None:
+    if not services.finish_recording(recording_id=recording_id):
+        raise self.retry(countdown=2)
+
+
+@shared_task(ignore_result=True)
+def delete_expired_recordings() -> None:
+    deleted = services.delete_expired_recordings()
+    if deleted:
+        logger.info("deleted %d expired recording(s)", deleted)

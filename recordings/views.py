@@ -1,0 +1,118 @@
+"""Recording pages and actions of a room: start, stop, play, download (with Range), delete."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import SuspiciousFileOperation
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from portal.errors import PortalError
+from portal.tenancy import get_for_organization_or_404, get_member_object_or_404, member_required
+from rooms.models import Room
+
+from . import selectors, services, storage
+from .models import Recording
+from .ranges import serve_file
+
+
+def _room(request, public_id: str) -> Room:
+    return get_member_object_or_404(request, Room.objects.select_related("organization"), public_id=public_id)
+
+
+def _recording(request, room: Room, recording_id: int) -> Recording:
+    return get_for_organization_or_404(
+        Recording.objects.filter(room=room).select_related("room__organization"), request.organization, pk=recording_id
+    )
+
+
+def _wants_json(request) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def _answer(request, room: Room, *, error: PortalError | None = None, done: str = ""):
+    if _wants_json(request):
+        if error is not None:
+            return JsonResponse({"detail": error.message}, status=error.status_code)
+        return JsonResponse({"detail": done})
+    if error is not None:
+        messages.error(request, error.message)
+    elif done:
+        messages.success(request, done)
+    return redirect("rooms:detail", public_id=room.public_id)
+
+
+@never_cache
+@member_required()
+def recordings_panel(request, public_id: str):
+    """The room page's Recordings panel, re-fetched by the page to stay current."""
+    room = _room(request, public_id)
+    html = render_to_string(
+        "recordings/panel.html",
+        {"room": room, "embedded": True, **selectors.panel_context(room=room, request=request)},
+        request=request,
+    )
+    return JsonResponse({"html": html})
+
+
+@require_POST
+@member_required()
+def recording_start(request, public_id: str):
+    room = _room(request, public_id)
+    try:
+        services.start_recording(room=room, requested_by=request.user)
+    except PortalError as error:
+        return _answer(request, room, error=error)
+    done = "Recording started." if room.is_live else "Recording armed: it starts when the room goes live."
+    return _answer(request, room, done=done)
+
+
+@require_POST
+@member_required()
+def recording_stop(request, public_id: str, recording_id: int):
+    room = _room(request, public_id)
+    services.stop_recording(recording=_recording(request, room, recording_id))
+    return _answer(request, room, done="Stopping the recording; it appears in the list when the file is ready.")
+
+
+@member_required()
+def recording_delete(request, public_id: str, recording_id: int):
+    room = _room(request, public_id)
+    recording = _recording(request, room, recording_id)
+    if request.method != "POST":
+        return render(request, "recordings/confirm_delete.html", {"room": room, "recording": recording})
+    try:
+        services.delete_recording(recording=recording)
+    except PortalError as error:
+        return _answer(request, room, error=error)
+    return _answer(request, room, done="Recording deleted.")
+
+
+@member_required()
+def recording_detail(request, public_id: str, recording_id: int):
+    room = _room(request, public_id)
+    recording = _recording(request, room, recording_id)
+    return render(request, "recordings/detail.html", {"room": room, "recording": recording})
+
+
+@member_required()
+def recording_file(request, public_id: str, recording_id: int):
+    room = _room(request, public_id)
+    recording = _recording(request, room, recording_id)
+    if not recording.is_playable:
+        raise Http404("This recording has no file yet.")
+    try:
+        path = storage.local_path(recording.file_path)
+    except SuspiciousFileOperation:
+        raise Http404("This recording's file is not in the recordings folder.") from None
+    if not path.is_file():
+        raise Http404("This recording's file is missing from the recordings folder.")
+    return serve_file(
+        request,
+        path,
+        download_name=f"{room.public_id}-{recording.file_name}",
+        as_attachment=request.GET.get("download") == "1",
+    )

@@ -1,0 +1,59 @@
+"""Rooms' part of the reconcile loop: live state and viewer counts follow OME's stream list.
+
+The webhook reports publishes as they open and close; this pass confirms them (a browser
+publisher's stream only appears in OME seconds after it connects), repairs what a lost webhook
+left behind, and disconnects streams of rooms that were disabled while live.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.db.models import Q
+
+from portal.ome.client import OmeClient, OmeError
+from portal.ome.reconcile import OmeSnapshot
+
+from . import services
+from .models import LiveState, Room
+
+logger = logging.getLogger(__name__)
+
+
+def reconcile_live_state(snapshot: OmeSnapshot) -> None:
+    rooms = list(
+        Room.objects.filter(Q(public_id__in=snapshot.streams) | ~Q(live_state=LiveState.OFFLINE))
+        .select_related("organization")
+        .only("pk", "public_id", "live_state", "live_since", "is_enabled", "organization__is_suspended")
+    )
+    starting_deadline = snapshot.taken_at - timedelta(seconds=services.STARTING_GRACE_SECONDS)
+    live_rooms: list[Room] = []
+    for room in rooms:
+        listed = room.public_id in snapshot.streams
+        if listed and (not room.is_enabled or room.organization.is_suspended):
+            _disconnect(room)
+        elif listed:
+            live_rooms.append(room)
+            if room.live_state != LiveState.LIVE:
+                services.go_live(room_id=room.pk, confirmed=True)
+        elif room.live_state == LiveState.LIVE or (room.live_since and room.live_since < starting_deadline):
+            services.go_offline(room_id=room.pk)
+    _record_viewers(live_rooms, snapshot)
+
+
+def _disconnect(room: Room) -> None:
+    logger.info("disconnecting the publisher of disabled room %s", room.public_id)
+    try:
+        OmeClient.from_settings().delete_stream(room.public_id)
+    except OmeError as error:
+        logger.warning("could not disconnect %s: %s", room.public_id, error)
+
+
+def _record_viewers(live_rooms: list[Room], snapshot: OmeSnapshot) -> None:
+    try:
+        from . import viewers
+    except ImportError:  # viewer counting arrives with the admission webhook
+        return
+    counts = viewers.counts([room.pk for room in live_rooms])
+    services.record_viewer_counts(counts)

@@ -1,0 +1,50 @@
+/* The room page's Recordings panel: start and stop without reloading, and the list kept current. */
+(function () {
+  "use strict";
+  const panel = document.getElementById("recordings");
+  if (!panel) return;
+  let lastHtml = "";
+
+  async function refresh() {
+    try {
+      const response = await fetch(panel.dataset.panelUrl, { credentials: "same-origin", cache: "no-store" });
+      if (response.ok) {
+        const data = await response.json();
+        if (data.html !== lastHtml) {
+          panel.innerHTML = data.html;
+          lastHtml = data.html;
+        }
+      }
+    } catch (err) {
+      /* a network hiccup: keep what is shown */
+    }
+  }
+
+  async function poll() {
+    await refresh();
+    setTimeout(poll, document.hidden ? 10000 : 3000);
+  }
+
+  panel.addEventListener("submit", async function (event) {
+    const form = event.target.closest("form.js-recording");
+    if (!form) return;
+    event.preventDefault();
+    form.querySelector("button").disabled = true;
+    try {
+      const response = await fetch(form.action, {
+        method: "POST",
+        headers: { "X-CSRFToken": window.portalCsrfToken(), Accept: "application/json" },
+        credentials: "same-origin",
+      });
+      if (!response.ok) {
+        const data = await response.json().catch(function () { return {}; });
+        window.alert(data.detail || "The request was refused.");
+      }
+    } catch (err) {
+      window.alert("The portal could not be reached. Try again.");
+    }
+    await refresh();
+  });
+
+  setTimeout(poll, 3000);
+})();
