@@ -13,6 +13,12 @@ _defaults = {
     "FIELD_ENCRYPTION_KEY": "x3cPqGz3mJrQ4kC0r0W3e0Jx0b8m5l9d1s2a3f4g5h0=",
     "OME_WEBHOOK_SECRET": "tests-webhook-secret",
     "OME_API_TOKEN": "tests-ome-token",
+    # Nothing listens here: a test that needs OME starts the emulator and points the portal at it.
+    "OME_API_URL": "http://127.0.0.1:9",
+    "OME_API_TIMEOUT": "2",
+    "OME_RETRY_BASE_SECONDS": "0.2",
+    "OME_RETRY_MAX_SECONDS": "1",
+    "OME_RETRY_MAX_ATTEMPTS": "3",
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/test",
     "REDIS_URL": "redis://127.0.0.1:6379/9",
     "CELERY_TASK_ALWAYS_EAGER": "true",
