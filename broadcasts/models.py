@@ -127,6 +127,9 @@ class Push(models.Model):
     organization_lookup = "room__organization"
 
     ome_id = models.CharField("OME push id", max_length=100, unique=True, default=new_push_id, editable=False)
+    external_id = models.CharField(
+        max_length=100, blank=True, db_index=True, help_text="The id an API client chose (the original stack's API)."
+    )
     room = models.ForeignKey("rooms.Room", on_delete=models.CASCADE, related_name="pushes")
     destination = models.ForeignKey(
         Destination, null=True, blank=True, on_delete=models.SET_NULL, related_name="pushes"

@@ -16,6 +16,7 @@ from .models import (
     PushState,
     ome_protocol,
     push_stream_name,
+    validate_destination_url,
 )
 
 DESTINATION_FIELDS = ("name", "platform", "url", "stream_key", "enabled", "auto_start")
@@ -121,21 +122,36 @@ def start_push(*, destination: Destination, requested_by=None) -> Push:
 
 
 def start_custom_push(
-    *, room, url: str, stream_key: str = "", protocol: str = "", ome_id: str | None = None, requested_by=None
+    *,
+    room,
+    url: str,
+    stream_key: str = "",
+    protocol: str = "",
+    platform: str = Platform.CUSTOM,
+    external_id: str = "",
+    requested_by=None,
 ) -> Push:
-    """A push to a URL given directly (the original stack's API), without a saved destination."""
+    """A push to a URL given directly (an API client), without a saved destination.
+
+    `external_id` is the client's own id for it, unique among the organization's active pushes.
+    """
     _check_can_push(room)
+    validate_destination_url(url)
+    if (
+        external_id
+        and Push.objects.for_organization(room.organization).active().filter(external_id=external_id).exists()
+    ):
+        raise Conflict(f"A push with the id '{external_id}' is already running.")
     push = Push(
         room=room,
-        stream_name=push_stream_name(room.public_id, Platform.CUSTOM),
+        external_id=external_id,
+        stream_name=push_stream_name(room.public_id, platform),
         protocol=protocol or ome_protocol(url),
         url=url,
         stream_key=stream_key,
         requested_by=requested_by,
     )
-    if ome_id:
-        push.ome_id = ome_id
-    return _save_new_push(push, conflict=f"A push with the id '{ome_id}' already exists.")
+    return _save_new_push(push, conflict="This push is already running.")
 
 
 def _save_new_push(push: Push, *, conflict: str) -> Push:
@@ -169,7 +185,12 @@ def retry_push(*, push: Push, requested_by=None) -> Push:
     if push.destination is not None:
         return start_push(destination=push.destination, requested_by=requested_by)
     return start_custom_push(
-        room=push.room, url=push.url, stream_key=push.stream_key, protocol=push.protocol, requested_by=requested_by
+        room=push.room,
+        url=push.url,
+        stream_key=push.stream_key,
+        protocol=push.protocol,
+        external_id=push.external_id,
+        requested_by=requested_by,
     )
 
 

@@ -47,6 +47,9 @@ class Recording(models.Model):
     organization_lookup = "room__organization"
 
     ome_id = models.CharField("OME record id", max_length=100, unique=True, default=new_record_id, editable=False)
+    external_id = models.CharField(
+        max_length=100, blank=True, db_index=True, help_text="The id an API client chose (the original stack's API)."
+    )
     room = models.ForeignKey("rooms.Room", on_delete=models.CASCADE, related_name="recordings")
     state = models.CharField(
         max_length=16, choices=RecordingState.choices, default=RecordingState.REQUESTED, db_index=True

@@ -38,8 +38,11 @@ def storage_used_bytes(organization) -> int:
     return Recording.objects.for_organization(organization).finished().aggregate(total=Sum("size_bytes"))["total"] or 0
 
 
-def start_recording(*, room, requested_by=None) -> Recording:
-    """Record the room now, or as soon as it goes live (OME waits for the stream)."""
+def start_recording(*, room, requested_by=None, external_id: str = "") -> Recording:
+    """Record the room now, or as soon as it goes live (OME waits for the stream).
+
+    `external_id` is an API client's own id for it, unique among the organization's active recordings.
+    """
     from .tasks import start_recording_task
 
     organization = room.organization
@@ -53,7 +56,12 @@ def start_recording(*, room, requested_by=None) -> Recording:
             f"Recordings of {organization.name} use all of its {organization.recording_storage_limit_mb} MB. "
             "Delete old recordings to record again."
         )
-    recording = Recording(room=room, requested_by=requested_by)
+    if (
+        external_id
+        and Recording.objects.for_organization(organization).active().filter(external_id=external_id).exists()
+    ):
+        raise Conflict(f"A recording with the id '{external_id}' is already running.")
+    recording = Recording(room=room, requested_by=requested_by, external_id=external_id)
     folder = (f"org-{organization.pk}", room.public_id)
     # OME fills in the times; the extension makes it an MP4 that browsers play and seek.
     recording.file_path = storage.ome_path(
