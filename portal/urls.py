@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from portal import views
 from rooms import views as room_views
+from rooms import webhook as room_webhook
 
 handler404 = "portal.errorviews.not_found"
 handler500 = "portal.errorviews.server_error"
@@ -11,6 +12,8 @@ handler500 = "portal.errorviews.server_error"
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    # OME's AdmissionWebhooks (internal network): who may publish and play
+    path("ome/admission", room_webhook.admission_webhook, name="ome_admission"),
     # Accounts
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/signup/", views.signup, name="signup"),

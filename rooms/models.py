@@ -107,6 +107,8 @@ class Room(models.Model):
     stream_key = EncryptedTextField(editable=False)
     stream_key_digest = models.CharField(max_length=64, unique=True, editable=False)
     stream_key_rotated_at = models.DateTimeField(default=timezone.now, editable=False)
+    # Signed into every embed link of the room; raising it withdraws all links issued so far.
+    embed_link_generation = models.PositiveIntegerField(default=0, editable=False)
 
     live_state = models.CharField(max_length=16, choices=LiveState.choices, default=LiveState.OFFLINE, db_index=True)
     live_since = models.DateTimeField(null=True, blank=True)

@@ -1,0 +1,402 @@
+"""OME's admission webhook: who may publish to a room and who may watch it.
+
+OME (AdmissionWebhooks, see docs/access-control/admission-webhooks.md) POSTs a signed JSON
+request when a publisher or a player opens a stream and again when it closes. This module
+verifies and parses those requests and decides; `rooms.webhook` is the HTTP view around it.
+
+Publishing (`incoming`):
+- the browser publisher connects with `?credential=…` (minted by the publisher page for one
+  member and one room, valid for minutes, usable once);
+- OBS and other encoders (RTMP, SRT, WHIP) use the room's stream key as the stream name. The
+  answer rewrites the URL to the room's public id (`new_url`), so the key never becomes a
+  stream name that players or OME's API would show.
+Playing (`outgoing`, WebRTC and LL-HLS): public and unlisted rooms play for anyone; private
+rooms need a playback token (`?token=…`) minted for a member or from an embed link.
+
+It is on the hot path of every viewer: at most two indexed queries per request, no OME call.
+State changes go to Celery after commit (rooms.tasks) and viewer counts to the cache.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit, urlunsplit
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+
+from portal.crypto import secret_digest
+from portal.models import Membership
+
+from . import credentials, tasks, viewers
+from .models import LiveState, Room, Visibility
+
+logger = logging.getLogger(__name__)
+
+INCOMING, OUTGOING = "incoming", "outgoing"
+OPENING, CLOSING = "opening", "closing"
+# Protocols whose players count as viewers (a thumbnail request is not somebody watching).
+VIEWER_PROTOCOLS = {"webrtc", "llhls", "hls", "dash", "srt"}
+
+
+class BadRequest(ValueError):
+    """A request that is not a well-formed admission request (answered 400 with the reason)."""
+
+
+# --- Signature -----------------------------------------------------------------------------
+
+
+def sign(body: bytes, secret: str) -> str:
+    """X-OME-Signature as OME sends it: base64url(HMAC-SHA1(secret, body)) without '=' padding."""
+    digest = hmac.new(secret.encode(), body, hashlib.sha1).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def signature_is_valid(body: bytes, signature: str | None, secret: str) -> bool:
+    """Constant-time check of the raw body's signature; accepts it with or without padding."""
+    if not signature or not secret:
+        return False
+    given = signature.strip().rstrip("=").encode()
+    return hmac.compare_digest(given, sign(body, secret).encode())
+
+
+def max_age_seconds() -> int:
+    return int(getattr(settings, "OME_WEBHOOK_MAX_AGE", 300))
+
+
+# --- Parsing -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StreamUrl:
+    """scheme://host[:port]/app/stream[/file…][?query] as OME reports it."""
+
+    scheme: str
+    netloc: str
+    app: str
+    stream: str
+    rest: tuple[str, ...]
+    query: dict[str, str]
+
+    @classmethod
+    def parse(cls, url: str) -> StreamUrl:
+        parts = urlsplit(url)
+        if not parts.scheme or not parts.netloc:
+            raise BadRequest(f"request.url is not a stream URL: {url[:200]!r}")
+        segments = [unquote(segment) for segment in parts.path.split("/")[1:]]
+        app = segments[0] if segments else ""
+        stream = segments[1] if len(segments) > 1 else ""
+        query = {name: values[-1] for name, values in parse_qs(parts.query, keep_blank_values=True).items()}
+        return cls(parts.scheme.lower(), parts.netloc, app, stream, tuple(segments[2:]), query)
+
+    @property
+    def is_llhls(self) -> bool:
+        return bool(self.rest) and self.rest[-1].endswith(".m3u8")
+
+    def with_stream(self, stream: str, *, keep_query: tuple[str, ...] = ()) -> str:
+        """The same scheme, host, port, app and file with another stream name (OME's new_url rule)."""
+        path = "/".join(["", self.app, stream, *self.rest])
+        query = urlencode({name: self.query[name] for name in keep_query if name in self.query})
+        return urlunsplit((self.scheme, self.netloc, path, query, ""))
+
+
+@dataclass(frozen=True)
+class AdmissionRequest:
+    direction: str
+    status: str
+    protocol: str
+    url: StreamUrl
+    new_url: StreamUrl | None
+    time: datetime
+    client_address: str
+    client_port: int
+    extra: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def client(self) -> str:
+        return f"{self.client_address}:{self.client_port}"
+
+    @property
+    def final_url(self) -> StreamUrl:
+        """The URL OME actually served: the rewritten one when the portal sent a new_url."""
+        return self.new_url or self.url
+
+
+def _field(container: dict, name: str, kind: type, where: str):
+    value = container.get(name)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        wanted = {str: "a string", int: "a number", dict: "an object"}[kind]
+        raise BadRequest(f"{where}.{name} must be {wanted}")
+    return value
+
+
+def _parse_time(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"request.time is not an ISO 8601 time: {value[:40]!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def parse(body: bytes) -> AdmissionRequest:
+    """The admission request in `body`; unknown fields (newer OME versions add some) are ignored."""
+    try:
+        data = json.loads(body)
+    except ValueError as error:
+        raise BadRequest(f"the body is not JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object with 'client' and 'request'")
+    client = _field(data, "client", dict, "body")
+    request = _field(data, "request", dict, "body")
+    address = _field(client, "address", str, "client")
+    port = _field(client, "port", int, "client")
+    direction = _field(request, "direction", str, "request").lower()
+    if direction not in (INCOMING, OUTGOING):
+        raise BadRequest("request.direction must be 'incoming' or 'outgoing'")
+    status = _field(request, "status", str, "request").lower()
+    if status not in (OPENING, CLOSING):
+        raise BadRequest("request.status must be 'opening' or 'closing'")
+    protocol = _field(request, "protocol", str, "request").lower()
+    url = StreamUrl.parse(_field(request, "url", str, "request"))
+    new_url = request.get("new_url")
+    if new_url is not None and not isinstance(new_url, str):
+        raise BadRequest("request.new_url must be a string")
+    return AdmissionRequest(
+        direction=direction,
+        status=status,
+        protocol=protocol,
+        url=url,
+        new_url=StreamUrl.parse(new_url) if new_url else None,
+        time=_parse_time(_field(request, "time", str, "request")),
+        client_address=address,
+        client_port=port,
+        extra={"real_ip": client.get("real_ip"), "user_agent": client.get("user_agent")},
+    )
+
+
+def is_stale(request: AdmissionRequest, *, now: float | None = None) -> bool:
+    """True when the request was signed too long ago (or too far ahead) to be a live request."""
+    limit = max_age_seconds()
+    if limit <= 0:
+        return False
+    now = time.time() if now is None else now
+    return abs(now - request.time.timestamp()) > limit
+
+
+# --- Decisions -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    allowed: bool
+    reason: str = ""
+    new_url: str | None = None
+    lifetime_ms: int | None = None
+
+    def as_json(self) -> dict:
+        data: dict = {"allowed": self.allowed}
+        if self.new_url:
+            data["new_url"] = self.new_url
+        if self.lifetime_ms is not None:
+            data["lifetime"] = self.lifetime_ms
+        if self.reason:
+            data["reason"] = self.reason
+        return data
+
+
+def refuse(reason: str) -> Answer:
+    return Answer(False, reason)
+
+
+def answer(request: AdmissionRequest) -> dict:
+    """The JSON answer OME expects for `request`, after its side effects are queued."""
+    if request.status == CLOSING:
+        if request.direction == INCOMING:
+            _publisher_closed(request)
+        else:
+            _viewer_closed(request)
+        return {}
+    if request.direction == INCOMING:
+        result = _admit_publisher(request)
+    else:
+        result = _admit_viewer(request)
+    if not result.allowed:
+        # Never the URL: it can hold a stream key or a credential.
+        logger.info(
+            "admission refused: %s %s of %s/%s from %s: %s",
+            request.protocol,
+            "publish" if request.direction == INCOMING else "play",
+            request.url.app,
+            "<key>" if request.direction == INCOMING else request.url.stream,
+            request.client_address,
+            result.reason,
+        )
+    return result.as_json()
+
+
+# Publishers ---------------------------------------------------------------------------------
+
+# One admitted publisher per room, remembered by its connection so that its closing (and no
+# other, such as the closing OME sends after a refused second publisher) ends the live.
+PUBLISHER_MEMORY_SECONDS = 7 * 24 * 3600
+
+
+def _publisher_key(public_id: str) -> str:
+    return f"publisher:{public_id}"
+
+
+def _ingest_protocol(request: AdmissionRequest) -> str:
+    if request.protocol == "webrtc" and request.url.query.get("direction") == "whip":
+        return "whip"
+    return request.protocol
+
+
+def _admit_publisher(request: AdmissionRequest) -> Answer:
+    url = request.url
+    if url.app != settings.OME_APP:
+        return refuse(f"unknown application '{url.app}'")
+    if not url.stream:
+        return refuse("the URL names no stream key")
+    credential_token = url.query.get("credential")
+    credential = None
+    if credential_token:
+        try:
+            credential = credentials.read_publish_credential(credential_token)
+        except credentials.CredentialError as error:
+            return refuse(error.message)
+        room = Room.objects.select_related("organization").filter(pk=credential.room_id).first()
+        if room is None or room.public_id != url.stream:
+            return refuse("the publish credential is for another room")
+    else:
+        room = Room.objects.select_related("organization").filter(stream_key_digest=secret_digest(url.stream)).first()
+        if room is None:
+            return refuse("unknown stream key: it may have been replaced by a new one")
+
+    if not room.is_enabled:
+        return refuse("this room is disabled and cannot go live")
+    if room.organization.is_suspended:
+        return refuse("this organization is suspended and cannot go live")
+    if room.live_state != LiveState.OFFLINE:
+        return refuse("this room is already live: stop the other stream first")
+    if credential is not None:
+        still_member = Membership.objects.filter(
+            user_id=credential.user_id, organization_id=room.organization_id, user__is_active=True
+        ).exists()
+        if not still_member:
+            return refuse("you are no longer a member of this room's organization")
+        if not credentials.burn_publish_credential(credential):
+            return refuse("this publish credential was already used: press Go live again")
+    if not _claim_publisher_slot(room, request):
+        return refuse("this room is already live: stop the other stream first")
+
+    room_id, user_id, protocol = room.pk, credential.user_id if credential else None, _ingest_protocol(request)
+    transaction.on_commit(lambda: tasks.publish_opened.delay(room_id, protocol, user_id))
+    if credential is not None:
+        return Answer(True)
+    # The key is the stream name in the URL: OME must serve the stream under the room's id.
+    return Answer(True, new_url=url.with_stream(room.public_id, keep_query=("direction", "transport")))
+
+
+def _claim_publisher_slot(room: Room, request: AdmissionRequest) -> bool:
+    key = _publisher_key(room.public_id)
+    holder = {"client": request.client, "room": room.pk, "at": time.time()}
+    if cache.add(key, holder, timeout=PUBLISHER_MEMORY_SECONDS):
+        return True
+    # The database says offline (checked by the caller). A slot younger than the start-up grace
+    # belongs to a publisher admitted a moment ago whose go-live is still queued; an older one was
+    # left behind by a closing OME never sent, and the reconcile loop has since taken the room offline.
+    from .services import STARTING_GRACE_SECONDS
+
+    current = cache.get(key)
+    if current and time.time() - current.get("at", 0) < STARTING_GRACE_SECONDS:
+        return False
+    cache.set(key, holder, timeout=PUBLISHER_MEMORY_SECONDS)
+    return True
+
+
+def _publisher_closed(request: AdmissionRequest) -> None:
+    public_id = request.final_url.stream
+    key = _publisher_key(public_id)
+    holder = cache.get(key)
+    if not holder or holder.get("client") != request.client:
+        return  # a refused publisher (or one the portal never admitted) leaves the live alone
+    cache.delete(key)
+    room_id = holder["room"]
+    viewers.reset([room_id])
+    transaction.on_commit(lambda: tasks.publish_closed.delay(room_id))
+
+
+# Players ------------------------------------------------------------------------------------
+
+
+def _room_id_of_stream(stream: str) -> str:
+    """The room id of a playback stream name: the room's id itself, or its restream variant."""
+    suffix = settings.OME_RTMP_VARIANT_SUFFIX
+    return stream[: -len(suffix)] if suffix and stream.endswith(suffix) else stream
+
+
+def _room_for_stream(stream: str):
+    return (
+        Room.objects.filter(public_id=_room_id_of_stream(stream))
+        .only("pk", "public_id", "visibility", "organization_id", "embed_link_generation")
+        .first()
+    )
+
+
+def _admit_viewer(request: AdmissionRequest) -> Answer:
+    url = request.url
+    if url.app != settings.OME_APP:
+        return refuse(f"unknown application '{url.app}'")
+    room = _room_for_stream(url.stream) if url.stream else None
+    if room is None:
+        return refuse("no such room")
+    lifetime_ms = None
+    if room.visibility == Visibility.PRIVATE:
+        token_text = url.query.get("token")
+        if not token_text:
+            return refuse("this room is private: open it from the portal or an embed link")
+        try:
+            token = credentials.read_playback_token(token_text)
+        except credentials.CredentialError as error:
+            return refuse(error.message)
+        if token.room_id != room.pk:
+            return refuse("the playback token is for another room")
+        if token.from_link:
+            if token.generation != room.embed_link_generation:
+                return refuse("the embed link was withdrawn by the stream's owners")
+            # Playback ends when the link expires (WebRTC; OME ignores it for HTTP streams).
+            lifetime_ms = max(1, int((token.link_expires_at - time.time()) * 1000))
+        elif not Membership.objects.filter(
+            user_id=token.user_id, organization_id=room.organization_id, user__is_active=True
+        ).exists():
+            return refuse("you are no longer a member of this room's organization")
+    protocol = "llhls" if url.is_llhls else request.protocol
+    if protocol in VIEWER_PROTOCOLS:
+        viewers.joined(
+            room_id=room.pk,
+            public_id=room.public_id,
+            protocol=protocol,
+            address=request.client_address,
+            port=request.client_port,
+        )
+    return Answer(True, lifetime_ms=lifetime_ms)
+
+
+def _viewer_closed(request: AdmissionRequest) -> None:
+    url = request.final_url
+    protocol = "llhls" if url.is_llhls else request.protocol
+    if protocol in VIEWER_PROTOCOLS:
+        viewers.left(
+            public_id=_room_id_of_stream(url.stream),
+            protocol=protocol,
+            address=request.client_address,
+            port=request.client_port,
+        )
