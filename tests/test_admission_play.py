@@ -1,0 +1,201 @@
+"""Who may watch: public and unlisted rooms play for anyone, private rooms with a playback token
+(members' or an embed link's), over WebRTC and LL-HLS; admitted players are counted."""
+
+import time
+
+import pytest
+from django.core.cache import cache
+
+from portal.models import Membership
+from rooms import credentials, viewers
+from rooms.models import Visibility
+
+from .admission_helpers import play
+
+WEBRTC = "ws://ome.example.com:3333/app/{id}"
+LLHLS = "http://ome.example.com:3333/app/{id}/llhls.m3u8"
+
+
+@pytest.fixture
+def private_room(room):
+    room.visibility = Visibility.PRIVATE
+    room.save()
+    return room
+
+
+def _with_token(url: str, token: str) -> str:
+    return f"{url}?token={token}"
+
+
+@pytest.mark.parametrize("visibility", [Visibility.PUBLIC, Visibility.UNLISTED])
+@pytest.mark.parametrize(("url", "protocol"), [(WEBRTC, "WebRTC"), (LLHLS, "LLHLS")])
+def test_public_and_unlisted_rooms_play_for_anyone(client, room, visibility, url, protocol):
+    room.visibility = visibility
+    room.save()
+    assert play(client, url.format(id=room.public_id), protocol=protocol).json() == {"allowed": True}
+
+
+def test_an_unknown_room_is_refused(client, db):
+    assert play(client, WEBRTC.format(id="nostream")).json() == {"allowed": False, "reason": "no such room"}
+
+
+@pytest.mark.parametrize(("url", "protocol"), [(WEBRTC, "WebRTC"), (LLHLS, "LLHLS")])
+def test_a_private_room_does_not_play_without_a_token(client, private_room, url, protocol):
+    response = play(client, url.format(id=private_room.public_id), protocol=protocol)
+    assert response.json() == {
+        "allowed": False,
+        "reason": "this room is private: open it from the portal or an embed link",
+    }
+
+
+def test_the_restream_variant_of_a_private_room_is_just_as_private(client, private_room):
+    assert play(client, WEBRTC.format(id="acme-live_rtmp")).json()["allowed"] is False
+
+
+@pytest.mark.parametrize(("url", "protocol"), [(WEBRTC, "WebRTC"), (LLHLS, "LLHLS")])
+def test_a_members_token_plays_a_private_room_over_webrtc_and_llhls(client, private_room, team, url, protocol):
+    token = credentials.mint_playback_token(room_id=private_room.pk, user_id=team.streamer.pk)
+    response = play(client, _with_token(url.format(id=private_room.public_id), token), protocol=protocol)
+    assert response.json() == {"allowed": True}
+
+
+def test_a_token_of_a_removed_member_is_refused(client, private_room, team):
+    token = credentials.mint_playback_token(room_id=private_room.pk, user_id=team.streamer.pk)
+    Membership.objects.filter(user=team.streamer).delete()
+    response = play(client, _with_token(WEBRTC.format(id=private_room.public_id), token))
+    assert response.json()["reason"] == "you are no longer a member of this room's organization"
+
+
+def test_a_token_only_plays_the_room_it_was_minted_for(client, private_room, other_room, other_team):
+    token = credentials.mint_playback_token(room_id=other_room.pk, user_id=other_team.owner.pk)
+    response = play(client, _with_token(WEBRTC.format(id=private_room.public_id), token))
+    assert response.json() == {"allowed": False, "reason": "the playback token is for another room"}
+
+
+def test_an_expired_or_tampered_token_is_refused(client, private_room, team, monkeypatch):
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() - credentials.playback_token_seconds() - 5)
+    old = credentials.mint_playback_token(room_id=private_room.pk, user_id=team.streamer.pk)
+    monkeypatch.undo()
+    response = play(client, _with_token(WEBRTC.format(id=private_room.public_id), old))
+    assert response.json() == {"allowed": False, "reason": "the playback token expired: reload the player"}
+    fresh = credentials.mint_playback_token(room_id=private_room.pk, user_id=team.streamer.pk)
+    response = play(client, _with_token(WEBRTC.format(id=private_room.public_id), fresh[:-2] + "xx"))
+    assert response.json() == {"allowed": False, "reason": "the playback token is not valid"}
+
+
+def test_a_publish_credential_is_no_playback_token(client, private_room, team):
+    credential = credentials.mint_publish_credential(room_id=private_room.pk, user_id=team.streamer.pk)
+    response = play(client, _with_token(WEBRTC.format(id=private_room.public_id), credential))
+    assert response.json()["allowed"] is False
+
+
+def test_an_embed_links_token_plays_until_the_link_expires(client, private_room):
+    _, link = credentials.mint_embed_link(room=private_room, lifetime_seconds=3600)
+    token = credentials.mint_playback_token(room_id=private_room.pk, link=link)
+    answer = play(client, _with_token(WEBRTC.format(id=private_room.public_id), token)).json()
+    assert answer["allowed"] is True
+    assert 3590_000 < answer["lifetime"] <= 3600_000, "OME ends the playback when the link expires"
+    assert credentials.read_playback_token(token).expires_at <= link.expires_at
+
+
+def test_an_embed_links_token_stops_working_when_the_links_are_withdrawn(client, private_room):
+    _, link = credentials.mint_embed_link(room=private_room, lifetime_seconds=3600)
+    token = credentials.mint_playback_token(room_id=private_room.pk, link=link)
+    credentials.withdraw_embed_links(room=private_room)
+    answer = play(client, _with_token(WEBRTC.format(id=private_room.public_id), token)).json()
+    assert answer == {"allowed": False, "reason": "the embed link was withdrawn by the stream's owners"}
+
+
+# --- Viewer counts ------------------------------------------------------------------------
+
+
+def test_admitted_webrtc_players_are_counted_in_and_out(client, room):
+    url = WEBRTC.format(id=room.public_id)
+    for port in (5001, 5002, 5003):
+        play(client, url, port=port)
+    assert viewers.counts([room.pk]) == {room.pk: 3}
+    play(client, url, status="closing", new_url=url, port=5002)
+    play(client, url, status="closing", new_url=url, port=5002)  # told twice: counted once
+    assert viewers.counts([room.pk]) == {room.pk: 2}
+
+
+def test_a_refused_player_is_neither_counted_in_nor_out(client, private_room):
+    url = WEBRTC.format(id=private_room.public_id)
+    token = credentials.mint_playback_token(
+        room_id=private_room.pk, link=credentials.mint_embed_link(room=private_room, lifetime_seconds=3600)[1]
+    )
+    play(client, _with_token(url, token), port=6001)
+    assert play(client, url, port=6002).json()["allowed"] is False
+    play(client, url, status="closing", new_url=url, port=6002)
+    assert viewers.counts([private_room.pk]) == {private_room.pk: 1}
+
+
+def test_llhls_players_are_counted_by_address_whatever_connection_closes(client, room):
+    url = LLHLS.format(id=room.public_id)
+    play(client, url, protocol="LLHLS", address="198.51.100.1", port=7001)
+    play(client, url, protocol="LLHLS", address="198.51.100.2", port=7002)
+    assert viewers.counts([room.pk]) == {room.pk: 2}
+    # HTTP: the closing comes from another connection of the same player.
+    play(client, url, protocol="LLHLS", status="closing", new_url=url, address="198.51.100.1", port=7999)
+    play(client, url, protocol="LLHLS", status="closing", new_url=url, address="198.51.100.1", port=7998)
+    assert viewers.counts([room.pk]) == {room.pk: 1}
+
+
+def test_thumbnail_requests_are_not_viewers(client, room):
+    play(client, f"http://ome.example.com:3333/app/{room.public_id}/thumb.jpg", protocol="thumbnail")
+    assert viewers.counts([room.pk]) == {room.pk: 0}
+
+
+def test_counts_of_many_rooms_come_in_one_cache_round_trip(client, room, other_room, monkeypatch):
+    play(client, WEBRTC.format(id=room.public_id), port=8001)
+    calls = []
+    real_get_many = cache.get_many
+    monkeypatch.setattr(cache, "get_many", lambda keys: calls.append(keys) or real_get_many(keys))
+    monkeypatch.setattr(cache, "get", lambda *a, **k: pytest.fail("one round trip, not one per room"))
+    assert viewers.counts([room.pk, other_room.pk, 999999]) == {room.pk: 1, other_room.pk: 0, 999999: 0}
+    assert len(calls) == 1
+
+
+def test_reset_forgets_the_counts_and_late_closings_do_not_go_negative(client, room):
+    url = WEBRTC.format(id=room.public_id)
+    play(client, url, port=9001)
+    play(client, url, port=9002)
+    viewers.reset([room.pk])
+    assert viewers.counts([room.pk]) == {room.pk: 0}
+    play(client, url, status="closing", new_url=url, port=9001)
+    play(client, url, port=9003)
+    assert viewers.counts([room.pk]) == {room.pk: 1}
+
+
+# --- The hot path -------------------------------------------------------------------------
+
+
+def test_a_public_play_costs_one_indexed_query(client, room, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        assert play(client, WEBRTC.format(id=room.public_id)).json()["allowed"] is True
+
+
+def test_a_members_private_play_costs_two_indexed_queries(client, private_room, team, django_assert_num_queries):
+    token = credentials.mint_playback_token(room_id=private_room.pk, user_id=team.streamer.pk)
+    with django_assert_num_queries(2):
+        assert play(client, _with_token(LLHLS.format(id=private_room.public_id), token), protocol="LLHLS").json()[
+            "allowed"
+        ]
+
+
+def test_an_embed_link_play_costs_one_query(client, private_room, django_assert_num_queries):
+    token = credentials.mint_playback_token(
+        room_id=private_room.pk, link=credentials.mint_embed_link(room=private_room, lifetime_seconds=3600)[1]
+    )
+    with django_assert_num_queries(1):
+        assert play(client, _with_token(WEBRTC.format(id=private_room.public_id), token)).json()["allowed"]
+
+
+@pytest.mark.parametrize(("url", "protocol"), [(WEBRTC, "WebRTC"), (LLHLS, "LLHLS")])
+def test_a_players_closing_costs_no_query(client, room, url, protocol, django_assert_num_queries):
+    url = url.format(id=room.public_id)
+    play(client, url, protocol=protocol, port=9100)
+    with django_assert_num_queries(0):
+        assert play(client, url, protocol=protocol, status="closing", new_url=url, port=9100).json() == {}
+    assert viewers.counts([room.pk]) == {room.pk: 0}
