@@ -1,0 +1,76 @@
+"""The signalling port: WebRTC signalling (added by webrtc.py when present) and LL-HLS playlists.
+
+OME serves LL-HLS on its signalling ports at `/{app}/{stream}/llhls.m3u8` and asks the
+admission webhook (`outgoing`, protocol `LLHLS`) on each playlist request: refused → 403,
+no such stream → 404. The emulator answers a minimal (segment-less) playlist: enough for a
+player or the portal to see that the stream is offered, not real media.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from .core import Client, Emulator
+
+log = logging.getLogger("ome_emulator.llhls")
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+CORS = {"Access-Control-Allow-Origin": "*"}
+
+
+def client_of(request: web.Request) -> Client:
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    address, port = (peer[0], peer[1]) if peer else (request.remote or "127.0.0.1", 0)
+    forwarded = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
+    real_ip = request.headers.get("X-Real-IP") or forwarded or None
+    return Client(address, port, request.headers.get("User-Agent"), real_ip)
+
+
+def build_signalling_app(emulator: Emulator) -> web.Application:
+    app = web.Application()
+    app["emulator"] = emulator
+    app.router.add_get("/{app}/{stream}/llhls.m3u8", _playlist(emulator))
+    app.router.add_get("/{app}/{stream}/{chunklist:chunklist_[^/]*\\.m3u8}", _chunklist(emulator))
+    try:
+        from . import webrtc  # written by the WebRTC helper; optional until it lands
+    except ModuleNotFoundError as error:
+        if error.name != f"{__package__}.webrtc":
+            raise
+        log.warning("ome_emulator.webrtc is not there yet: WebRTC signalling is off")
+    else:
+        webrtc.setup_signalling(app, emulator)
+    return app
+
+
+def _playlist(emulator: Emulator) -> Handler:
+    async def handler(request: web.Request) -> web.Response:
+        url = str(request.url)
+        admission = await emulator.admit(direction="outgoing", protocol="LLHLS", url=url, client=client_of(request))
+        if not admission.allowed:
+            return web.Response(status=403, text="Forbidden", headers=CORS)
+        app_name, stream_name = emulator.stream_name_of(admission.new_url or url)
+        if app_name != emulator.app or emulator.input_of(stream_name) is None:
+            return web.Response(status=404, text="Not Found", headers=CORS)
+        body = (
+            "#EXTM3U\n"
+            "#EXT-X-VERSION:6\n"
+            "#EXT-X-INDEPENDENT-SEGMENTS\n"
+            '#EXT-X-STREAM-INF:BANDWIDTH=460000,AVERAGE-BANDWIDTH=460000,RESOLUTION=640x352,FRAME-RATE=30.000,CODECS="avc1.42e01e,mp4a.40.2"\n'
+            "chunklist_0_video_llhls.m3u8\n"
+        )
+        return web.Response(text=body, content_type="application/vnd.apple.mpegurl", headers=CORS)
+
+    return handler
+
+
+def _chunklist(emulator: Emulator) -> Handler:
+    async def handler(request: web.Request) -> web.Response:
+        if emulator.input_of(request.match_info["stream"]) is None:
+            return web.Response(status=404, text="Not Found", headers=CORS)
+        body = "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-VERSION:6\n#EXT-X-MEDIA-SEQUENCE:0\n"
+        return web.Response(text=body, content_type="application/vnd.apple.mpegurl", headers=CORS)
+
+    return handler
