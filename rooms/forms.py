@@ -37,3 +37,31 @@ class RoomForm(forms.ModelForm):
         if not self.instance.pk and left_empty:
             self.errors.pop("public_id", None)
         self.errors.pop("stream_key_digest", None)
+
+
+class EmbedLinkForm(forms.Form):
+    """How long a new embed link of a private room works."""
+
+    LIFETIMES = [
+        (3600, "1 hour"),
+        (6 * 3600, "6 hours"),
+        (24 * 3600, "1 day"),
+        (7 * 24 * 3600, "1 week"),
+        (30 * 24 * 3600, "30 days"),
+        (90 * 24 * 3600, "90 days"),
+        (365 * 24 * 3600, "1 year"),
+    ]
+
+    lifetime = forms.TypedChoiceField(
+        label="Link works for",
+        choices=LIFETIMES,
+        coerce=int,
+        initial=30 * 24 * 3600,
+        error_messages={
+            "required": "Choose how long the link works.",
+            "invalid_choice": "Choose how long the link works: from 1 hour to 1 year.",
+        },
+    )
+
+    def lifetime_label(self) -> str:
+        return dict(self.LIFETIMES)[self.cleaned_data["lifetime"]]

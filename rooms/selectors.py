@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from . import endpoints, panels
+from django.urls import reverse
+
+from . import credentials, endpoints, panels
 from .models import LiveSession, Room, Visibility
 
 
@@ -10,10 +12,37 @@ def is_member(*, room: Room, user) -> bool:
     return user.is_authenticated and room.organization.memberships.filter(user=user).exists()
 
 
+def _viewer_is_member(*, room: Room, request) -> bool:
+    # Asked several times while one player page or status poll is built: one query per request.
+    memo = request.__dict__.setdefault("_room_memberships", {})
+    if room.pk not in memo:
+        memo[room.pk] = is_member(room=room, user=request.user)
+    return memo[room.pk]
+
+
+def embed_link_of(*, room: Room, request) -> credentials.EmbedLink | None:
+    """The embed link the page was opened with (`?link=…`), if any.
+
+    Raises credentials.CredentialError for a link that is tampered with, withdrawn or expired.
+    """
+    token = request.GET.get("link", "").strip()
+    if not token:
+        return None
+    return credentials.read_embed_link(token, room=room)
+
+
+def _valid_embed_link(*, room: Room, request) -> credentials.EmbedLink | None:
+    try:
+        return embed_link_of(room=room, request=request)
+    except credentials.CredentialError:
+        return None
+
+
 def can_watch(*, room: Room, request) -> bool:
+    """Public and unlisted rooms play for anyone; private ones for members and embed links."""
     if room.visibility != Visibility.PRIVATE:
         return True
-    return is_member(room=room, user=request.user)
+    return _viewer_is_member(room=room, request=request) or _valid_embed_link(room=room, request=request) is not None
 
 
 def room_status(*, room: Room, public: bool = False) -> dict:
@@ -29,15 +58,33 @@ def room_status(*, room: Room, public: bool = False) -> dict:
     return status
 
 
+def playback_token(*, room: Room, request) -> str | None:
+    """A signed playback token for a private room's player; None for public and unlisted rooms.
+
+    Members get one of their own; anyone else only through a valid embed link, and then the
+    token never outlives the link. Call only after can_watch() said yes.
+    """
+    if room.visibility != Visibility.PRIVATE:
+        return None
+    if _viewer_is_member(room=room, request=request):
+        return credentials.mint_playback_token(room_id=room.pk, user_id=request.user.pk)
+    link = _valid_embed_link(room=room, request=request)
+    if link is None:
+        return None
+    return credentials.mint_playback_token(room_id=room.pk, link=link)
+
+
 def player_sources(*, room: Room, request) -> dict:
+    token = playback_token(room=room, request=request)
     return {
-        "webrtcUrl": endpoints.webrtc_play_url(room.public_id),
-        "llhlsUrl": endpoints.llhls_play_url(room.public_id),
+        "webrtcUrl": endpoints.webrtc_play_url(room.public_id, token),
+        "llhlsUrl": endpoints.llhls_play_url(room.public_id, token),
     }
 
 
 def publisher_extras(*, room: Room, request) -> dict:
-    return {}
+    # The page asks for a fresh single-use credential each time the member presses Go live.
+    return {"credentialUrl": reverse("rooms:publish_credential", args=[room.public_id])}
 
 
 def embed_snippet(embed_url: str) -> str:

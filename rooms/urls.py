@@ -14,4 +14,7 @@ urlpatterns = [
     path("<str:public_id>/stream-key", views.stream_key, name="stream_key"),
     path("<str:public_id>/rotate-key", views.rotate_key, name="rotate_key"),
     path("<str:public_id>/status", views.room_status, name="status"),
+    path("<str:public_id>/publish-credential", views.publish_credential, name="publish_credential"),
+    path("<str:public_id>/embed-links", views.embed_link_create, name="embed_link_create"),
+    path("<str:public_id>/embed-links/revoke", views.embed_links_revoke, name="embed_links_revoke"),
 ]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_POST
@@ -16,9 +19,9 @@ from portal.errors import PortalError
 from portal.models import Role
 from portal.tenancy import get_member_object_or_404, member_required
 
-from . import endpoints, selectors, services
-from .forms import RoomForm
-from .models import Room
+from . import credentials, endpoints, selectors, services
+from .forms import EmbedLinkForm, RoomForm
+from .models import Room, Visibility
 
 
 def _room_for_member(request, public_id: str) -> Room:
@@ -53,19 +56,60 @@ def room_create(request):
     return render(request, "rooms/form.html", {"form": form}, status=400 if form.errors else 200)
 
 
-@member_required()
-def room_detail(request, public_id: str):
-    room = _room_for_member(request, public_id)
+def _render_detail(request, room: Room, *, status: int = 200, **extra):
     embed_url = request.build_absolute_uri(reverse("embed", args=[room.public_id]))
+    can_manage = request.membership.can_manage_rooms
     context = {
         "room": room,
         "rtmp_server_url": endpoints.rtmp_server_url(),
         "watch_url": request.build_absolute_uri(reverse("watch", args=[room.public_id])),
         "embed_code": selectors.embed_snippet(embed_url),
-        "can_manage": request.membership.can_manage_rooms,
+        "can_manage": can_manage,
+        "embed_link_form": EmbedLinkForm() if can_manage else None,
         **selectors.room_page_extras(room=room, request=request),
+        **extra,
     }
-    return render(request, "rooms/detail.html", context)
+    return render(request, "rooms/detail.html", context, status=status)
+
+
+@member_required()
+def room_detail(request, public_id: str):
+    return _render_detail(request, _room_for_member(request, public_id))
+
+
+@never_cache
+@require_POST
+@member_required(Role.ADMIN)
+def embed_link_create(request, public_id: str):
+    """A signed, expiring embed link that plays this private room for anyone who has it."""
+    room = _room_for_member(request, public_id)
+    if room.visibility != Visibility.PRIVATE:
+        messages.error(request, "This room is not private: its watch link and embed code work without a signed link.")
+        return _render_detail(request, room, status=400)
+    form = EmbedLinkForm(request.POST)
+    if not form.is_valid():
+        return _render_detail(request, room, status=400, embed_link_form=form)
+    token, link = credentials.mint_embed_link(room=room, lifetime_seconds=form.cleaned_data["lifetime"])
+    url = request.build_absolute_uri(f"{reverse('embed', args=[room.public_id])}?{urlencode({'link': token})}")
+    return _render_detail(
+        request,
+        room,
+        new_embed_link={
+            "url": url,
+            "snippet": selectors.embed_snippet(url),
+            "expires": link.expires,
+            "lifetime": form.lifetime_label(),
+        },
+    )
+
+
+@require_POST
+@member_required(Role.ADMIN)
+def embed_links_revoke(request, public_id: str):
+    room = _room_for_member(request, public_id)
+    credentials.withdraw_embed_links(room=room)
+    messages.success(request, "Every embed link of this room stopped working. Sites that show it need a new link.")
+    return redirect("rooms:detail", public_id=room.public_id)
 
 
 @member_required(Role.ADMIN)
@@ -104,6 +148,25 @@ def stream_key(request, public_id: str):
     """The stream key, on demand (POST, never cached), for the member's OBS settings."""
     room = _room_for_member(request, public_id)
     return JsonResponse({"stream_key": room.stream_key, "srt_url": endpoints.srt_publish_url(room.stream_key)})
+
+
+@never_cache
+@require_POST
+def publish_credential(request, public_id: str):
+    """A single-use credential for the browser publisher, in the WebRTC URL OvenLiveKit opens."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"detail": "Your session has ended: sign in again to go live."}, status=403)
+    room = Room.objects.select_related("organization").filter(public_id=public_id).first()
+    if room is None or not selectors.is_member(room=room, user=request.user):
+        return JsonResponse({"detail": "No such room."}, status=404)
+    if not room.is_enabled:
+        return JsonResponse({"detail": "This room is disabled by the operators and cannot go live."}, status=403)
+    if room.organization.is_suspended:
+        return JsonResponse(
+            {"detail": f"{room.organization.name} is suspended: nobody can go live right now."}, status=403
+        )
+    credential = credentials.mint_publish_credential(room_id=room.pk, user_id=request.user.pk)
+    return JsonResponse({"url": endpoints.webrtc_publish_url(room.public_id, credential)})
 
 
 @require_POST
@@ -147,6 +210,11 @@ def _room_for_viewer(request, public_id: str) -> Room:
     if room is None:
         raise Http404("No such room.")
     if not selectors.can_watch(room=room, request=request):
+        if room.visibility == Visibility.PRIVATE and request.GET.get("link"):
+            try:
+                selectors.embed_link_of(room=room, request=request)
+            except credentials.CredentialError as error:
+                raise _LinkRefused(room, error.message) from None
         if not request.user.is_authenticated:
             raise _LoginRequired()
         raise Http404("No such room.")
@@ -157,6 +225,18 @@ class _LoginRequired(Exception):
     pass
 
 
+class _LinkRefused(Exception):
+    def __init__(self, room: Room, message: str):
+        super().__init__(message)
+        self.room = room
+        self.message = message
+
+
+def _framable(response, room: Room):
+    response["Content-Security-Policy"] = f"frame-ancestors {room.frame_ancestors}"
+    return response
+
+
 def _player(request, public_id: str | None, template: str):
     if not public_id:
         raise Http404("Which room? Add ?room=ROOM_ID to the address.")
@@ -164,15 +244,27 @@ def _player(request, public_id: str | None, template: str):
         room = _room_for_viewer(request, public_id)
     except _LoginRequired:
         return redirect_to_login(request.get_full_path())
+    except _LinkRefused as refused:
+        # Shown inside the embedding site's iframe: a short page in words, never a trace.
+        page = render(
+            request, "player/unavailable.html", {"room": refused.room, "message": refused.message}, status=403
+        )
+        return _framable(page, refused.room)
+    status_url = reverse("watch_status", args=[room.public_id])
+    if room.visibility == Visibility.PRIVATE and request.GET.get("link"):
+        status_url += "?" + urlencode({"link": request.GET["link"]})
     config = {
         "roomId": room.public_id,
         "title": room.title,
-        "statusUrl": reverse("watch_status", args=[room.public_id]),
+        "statusUrl": status_url,
         **selectors.player_sources(room=room, request=request),
     }
     response = render(request, template, {"room": room, "config": config})
-    response["Content-Security-Policy"] = f"frame-ancestors {room.frame_ancestors}"
-    return response
+    if room.visibility == Visibility.PRIVATE:
+        # The page holds a playback token: never in a shared cache, never reused.
+        add_never_cache_headers(response)
+        patch_cache_control(response, private=True)
+    return _framable(response, room)
 
 
 @xframe_options_exempt
@@ -192,11 +284,19 @@ def player_html(request):
 
 
 def watch_status(request, public_id: str):
-    """Live state for players. Polled by every viewer, so kept to one indexed query."""
+    """Live state for players. Polled by every viewer, so kept to one indexed query (two for a
+    member of a private room, whose player also gets fresh tokenized sources with each poll)."""
     try:
         room = _room_for_viewer(request, public_id)
-    except _LoginRequired:
+    except (_LoginRequired, _LinkRefused):
         raise Http404("No such room.") from None
-    response = JsonResponse(selectors.room_status(room=room, public=True))
-    response["Cache-Control"] = "no-cache, max-age=0"
+    status = selectors.room_status(room=room, public=True)
+    if room.visibility == Visibility.PRIVATE:
+        status["sources"] = selectors.player_sources(room=room, request=request)
+    response = JsonResponse(status)
+    if room.visibility == Visibility.PRIVATE:
+        add_never_cache_headers(response)
+        patch_cache_control(response, private=True)
+    else:
+        response["Cache-Control"] = "no-cache, max-age=0"
     return response

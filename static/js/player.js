@@ -91,6 +91,12 @@
   }
 
   function applyStatus(status) {
+    // Private rooms: every poll brings sources with a fresh playback token, so a player that
+    // starts or retries long after the page opened still presents a valid one to OME.
+    if (status.sources) {
+      config.webrtcUrl = status.sources.webrtcUrl;
+      config.llhlsUrl = status.sources.llhlsUrl;
+    }
     const previous = roomState;
     roomState = status.state;
     if (status.state === "offline") {
