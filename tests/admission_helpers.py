@@ -11,7 +11,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-GOLDEN = Path("/work/shared/ome-golden/admission-webhooks.json")
+GOLDEN = Path(__file__).resolve().parent / "ome_golden" / "admission-webhooks.json"
 GOLDEN_SECRET = "hook-secret"
 
 
