@@ -41,9 +41,7 @@ OPERATOR_ENV = {
     "POSTGRES_PASSWORD": "p@ss/w:rd%20#?",
 }
 
-_VARIABLE = re.compile(
-    r"\$(?:(?P<escaped>\$)|(?P<named>[_A-Za-z][_A-Za-z0-9]*)|\{(?P<braced>[^}]*)\}|(?P<invalid>))"
-)
+_VARIABLE = re.compile(r"\$(?:(?P<escaped>\$)|(?P<named>[_A-Za-z][_A-Za-z0-9]*)|\{(?P<braced>[^}]*)\}|(?P<invalid>))")
 _BRACED = re.compile(r"^(?P<name>[_A-Za-z][_A-Za-z0-9]*)(?:(?P<op>:-|-|:\?|\?|:\+|\+)(?P<arg>.*))?$", re.DOTALL)
 
 
@@ -152,7 +150,9 @@ def awk_implementations() -> list[str]:
     return [path for name in ("mawk", "gawk", "busybox") if (path := shutil.which(name))]
 
 
-def render_ome(environment: dict[str, str], awk: str | None = None, tmp_path: Path | None = None) -> subprocess.CompletedProcess:
+def render_ome(
+    environment: dict[str, str], awk: str | None = None, tmp_path: Path | None = None
+) -> subprocess.CompletedProcess:
     """Run `docker/ome/entrypoint.sh render` with the service environment `environment`."""
     env = base_process_env(OME_TEMPLATE=str(OME_TEMPLATE), **environment)
     if awk is not None:

@@ -175,7 +175,11 @@ def test_traefik_serves_the_portal_and_api_over_https_with_lets_encrypt(stack):
     assert "--entrypoints.web.http.redirections.entrypoint.scheme=https" in flags
     assert f"--certificatesresolvers.letsencrypt.acme.email={OPERATOR_ENV['LE_ACM_EMAIL']}" in flags
     assert "--certificatesresolvers.letsencrypt.acme.storage=/letsencrypt/acme.json" in flags
-    assert {(p["published"], p["protocol"]) for p in published_ports(traefik)} == {(80, "tcp"), (443, "tcp"), (3334, "tcp")}
+    assert {(p["published"], p["protocol"]) for p in published_ports(traefik)} == {
+        (80, "tcp"),
+        (443, "tcp"),
+        (3334, "tcp"),
+    }
 
     web = labels(stack["services"]["web"])
     rule = web["traefik.http.routers.portal.rule"]
