@@ -364,10 +364,12 @@ class _Session:
         self.url = f"{scheme}://{request.host}{request.raw_path}"
         self.final_url = self.url
         peer = request.transport.get_extra_info("peername") if request.transport else None
+        forwarded = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
         self.client = Client(
-            address=str(peer[0]) if peer else "",
+            address=str(peer[0]) if peer else (request.remote or ""),
             port=int(peer[1]) if peer else 0,
             user_agent=request.headers.get("User-Agent"),
+            real_ip=request.headers.get("X-Real-IP") or forwarded or None,
         )
         self.local_address = _local_address(request)
         self.offer_id = random.randint(1, 2**31 - 1)
@@ -575,14 +577,9 @@ class _Session:
             except Exception:  # a half-negotiated connection may fail to close; it is gone either way
                 logger.debug("%s: error while closing the peer connection", self, exc_info=True)
         if self.established:
-            self.hub.background(
-                self.emulator.closing(
-                    direction=self.direction,
-                    protocol="WebRTC",
-                    url=self.url,
-                    new_url=self.final_url,
-                    client=self.client,
-                )
+            # Awaited, not fired and forgotten: on shutdown the webhook must be out before the process ends.
+            await self.emulator.closing(
+                direction=self.direction, protocol="WebRTC", url=self.url, new_url=self.final_url, client=self.client
             )
         await self.after_close()
         if not self.ws.closed:
@@ -693,10 +690,11 @@ class _Publisher(_Session):
         self.live_at = time.monotonic()
         logger.info("%s: the stream is live", self)
 
-    def _removed_from_outside(self) -> None:
+    async def _removed_from_outside(self) -> None:
+        # Called by remove_stream (REST DELETE, control API, shutdown, or our own teardown: then a no-op).
         if not self.closed:
             self.live = False  # already removed: close() must not remove it again
-            self.hub.background(self.close("the stream was removed"))
+            await self.close("the stream was removed")
 
     def request_keyframe(self) -> None:
         now = time.monotonic()
@@ -728,8 +726,7 @@ class _Publisher(_Session):
 
     async def after_close(self) -> None:
         # After the publisher's own `closing` webhook, as OME orders them.
-        for player in list(self.players):
-            await player.close("the publisher left")
+        await asyncio.gather(*(player.close("the publisher left") for player in list(self.players)))
 
 
 class _Player(_Session):
@@ -775,7 +772,10 @@ class _Player(_Session):
         logger.info("%s: offer sent", self)
 
     async def on_established(self, answer_sdp: str) -> None:
-        self.viewer_id = self.emulator.add_viewer(self.name, "webrtc")
+        try:
+            self.viewer_id = self.emulator.add_viewer(self.name, "webrtc")
+        except LookupError:
+            await self.close("the stream ended")
 
     async def teardown(self) -> None:
         if self.publisher is not None:
