@@ -1,0 +1,83 @@
+"""Players: the `outgoing` webhook, viewers counted in OME's stats, LL-HLS playlists."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from ome_emulator.testing import EmulatorProcess
+
+from .conftest import ControlServer
+
+pytestmark = pytest.mark.emulator
+
+STATS = "/v1/stats/current/vhosts/default/apps/app"
+
+
+def stats(ome: EmulatorProcess, stream: str | None = None) -> dict:
+    path = f"{STATS}/streams/{stream}" if stream else STATS
+    response = ome.api("GET", path)
+    assert response.status_code == 200, response.text
+    return response.json()["response"]
+
+
+def test_viewers_are_counted_in_the_stats_per_protocol(ome: EmulatorProcess) -> None:
+    ome.publish("rtmp://127.0.0.1:1935/app/room1")
+    first = ome.play("ws://127.0.0.1:3333/app/room1")["viewer"]
+    ome.play("ws://127.0.0.1:3333/app/room1_rtmp")
+    ome.play("http://127.0.0.1:3333/app/room1/llhls.m3u8")
+    current = stats(ome, "room1")
+    assert current["connections"]["webrtc"] == 2 and current["connections"]["llhls"] == 1
+    assert current["totalConnections"] == 3 and current["maxTotalConnections"] == 3
+    assert stats(ome)["totalConnections"] == 3
+    assert stats(ome)["connections"]["webrtc"] == 2
+
+    ome.stop_play(first)
+    current = stats(ome, "room1")
+    assert current["connections"]["webrtc"] == 1 and current["totalConnections"] == 2
+    assert current["maxTotalConnections"] == 3
+    assert current["totalBytesIn"] > 0 and current["totalBytesOut"] > 0
+
+
+def test_playing_a_stream_that_is_not_live_is_404(ome: EmulatorProcess) -> None:
+    assert ome.play("ws://127.0.0.1:3333/app/nostream", expect=404)["allowed"] is True
+    response = ome.api("GET", f"{STATS}/streams/nostream")
+    assert response.json() == {
+        "message": "[HTTP] Could not find the stream: [default/#default#app/nostream] (404)",
+        "statusCode": 404,
+    }
+
+
+def test_a_refused_player_is_not_counted(hooked_ome: EmulatorProcess, control_server: ControlServer) -> None:
+    hooked_ome.publish("rtmp://127.0.0.1:1935/app/room1")
+    control_server.answer = lambda body: {"allowed": body["request"]["direction"] == "incoming"}
+    hooked_ome.play("ws://127.0.0.1:3333/app/room1", expect=403)
+    assert stats(hooked_ome, "room1")["connections"]["webrtc"] == 0
+
+
+def test_players_are_disconnected_when_the_stream_ends(
+    hooked_ome: EmulatorProcess, control_server: ControlServer
+) -> None:
+    hooked_ome.publish("rtmp://127.0.0.1:1935/app/room1")
+    hooked_ome.play("ws://127.0.0.1:3333/app/room1", {"user_agent": "Player/1"})
+    hooked_ome.unpublish("room1")
+    received = control_server.wait_for(4)
+    closings = sorted(item.request["direction"] for item in received if item.request["status"] == "closing")
+    assert closings == ["incoming", "outgoing"]
+    assert hooked_ome.state()["viewers"] == []
+
+
+def test_llhls_playlists_ask_the_webhook(hooked_ome: EmulatorProcess, control_server: ControlServer) -> None:
+    playlist = f"{hooked_ome.llhls_url}/app/room1/llhls.m3u8"
+    assert requests.get(playlist, timeout=5).status_code == 404
+    hooked_ome.publish("rtmp://127.0.0.1:1935/app/room1")
+    response = requests.get(playlist + "?token=abc", headers={"User-Agent": "hls.js"}, timeout=5)
+    assert response.status_code == 200 and response.text.startswith("#EXTM3U")
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    request = control_server.received[-1].body
+    assert request["request"]["protocol"] == "LLHLS" and request["request"]["direction"] == "outgoing"
+    assert request["request"]["url"] == playlist + "?token=abc"
+    assert request["client"]["user_agent"] == "hls.js"
+
+    control_server.answer = lambda body: {"allowed": False}
+    assert requests.get(playlist, timeout=5).status_code == 403
