@@ -14,6 +14,9 @@ packetize as they are. Decoding and re-encoding 640x480 video per player would c
 core per viewer; the pass-through costs next to nothing. A new player gets a keyframe by a PLI sent to the
 publisher; players' own PLIs are forwarded too.
 
+Streams that have no WebRTC publisher here (RTMP/SRT inputs, which the core simulates without media) are played
+as an H264 test pattern, encoded once per stream while someone watches, so players of such rooms show a picture.
+
 The stream appears (`emulator.add_stream`) `emulator.settings.webrtc_stream_delay` seconds after the publisher's
 first frame arrives, like OME, which waits a few seconds after ICE connects; until then players get the 404.
 """
@@ -21,6 +24,7 @@ first frame arrives, like OME, which waits a few seconds after ICE connects; unt
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import ipaddress
 import json
@@ -36,6 +40,8 @@ from typing import Any
 
 import aioice.ice
 import av
+import av.filter
+import av.video.frame
 from aiohttp import WSMsgType, web
 from aiortc import (
     MediaStreamTrack,
@@ -499,6 +505,7 @@ class _Session:
                 "code": 200,
             }
         )
+        logger.info("%s: offer sent", self)
         self.spawn(self._connect_watchdog())
 
     async def _connect_watchdog(self) -> None:
@@ -642,7 +649,6 @@ class _Publisher(_Session):
         _pass_through(video.receiver, self.video)
         self._video_receiver = video.receiver
         await self.send_offer()
-        logger.info("%s: offer sent", self)
 
     async def on_established(self, answer_sdp: str) -> None:
         media = _negotiated(answer_sdp)
@@ -729,12 +735,101 @@ class _Publisher(_Session):
         await asyncio.gather(*(player.close("the publisher left") for player in list(self.players)))
 
 
+class _TestPattern:
+    """Video for players of a stream that has no WebRTC publisher here: RTMP and SRT inputs (and the control
+    API's simulated publishers) carry no media in the emulator, but real OME would play them over WebRTC.
+
+    One H264 encoder per stream, whatever the number of players (x264 ultrafast, 640x360 at 15 fps: about 1 ms
+    of CPU per frame), running only while someone watches; players are disconnected when the stream ends.
+    """
+
+    WIDTH, HEIGHT, FPS = 640, 360, 15
+    IDLE_SECONDS = 5.0
+
+    def __init__(self, hub: _Hub, name: str) -> None:
+        self.hub = hub
+        self.name = name
+        self.video = _Feed("video", lambda feed: None, self.request_keyframe)
+        self.video.codec = RTCRtpCodecParameters(
+            mimeType="video/H264",
+            clockRate=90000,
+            parameters={"level-asymmetry-allowed": "1", "packetization-mode": "1", "profile-level-id": "42e01f"},
+        )
+        self.audio = _Feed("audio", lambda feed: None, lambda: None)  # no codec: players get video only
+        self.players: set[_Player] = set()
+        self.live = True
+        self.closed = False
+        self._keyframe = True
+        self._task = asyncio.ensure_future(self._run())
+
+    def request_keyframe(self) -> None:
+        self._keyframe = True
+
+    def _encoder(self) -> tuple[Any, Any, Any]:
+        graph = av.filter.Graph()
+        source = graph.add("testsrc2", f"size={self.WIDTH}x{self.HEIGHT}:rate={self.FPS}")
+        yuv = graph.add("format", "yuv420p")
+        sink = graph.add("buffersink")
+        source.link_to(yuv)
+        yuv.link_to(sink)
+        graph.configure()
+        encoder = av.CodecContext.create("libx264", "w")
+        encoder.width, encoder.height, encoder.pix_fmt = self.WIDTH, self.HEIGHT, "yuv420p"
+        encoder.time_base = Fraction(1, 90000)
+        encoder.framerate = Fraction(self.FPS, 1)
+        encoder.bit_rate = 500_000
+        encoder.gop_size = self.FPS * 4
+        encoder.options = {"preset": "ultrafast", "tune": "zerolatency", "profile": "baseline"}
+        return graph, sink, encoder
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        idle_since: float | None = None
+        try:
+            graph, sink, encoder = self._encoder()  # the sink only refers weakly to its graph: keep it
+            started = next_at = loop.time()
+            frame_index = 0
+            while self.hub.emulator.has_stream(self.name) and self.hub.publishers.get(self.name) is None:
+                if self.players:
+                    idle_since = None
+                elif idle_since is None:
+                    idle_since = loop.time()
+                elif loop.time() - idle_since > self.IDLE_SECONDS:
+                    break
+                frame = sink.pull()
+                frame.pts = round((next_at - started) * 90000)
+                frame.time_base = Fraction(1, 90000)
+                # Filter frames come marked as I-frames: only a requested keyframe should be one.
+                frame.pict_type = av.video.frame.PictureType.I if self._keyframe else av.video.frame.PictureType.NONE
+                self._keyframe = False
+                for packet in encoder.encode(frame):
+                    self.video.deliver(self.video.codec, bytes(packet), frame.pts)
+                frame_index += 1
+                next_at = started + frame_index / self.FPS
+                await asyncio.sleep(max(0.0, next_at - loop.time()))
+            del graph
+        except Exception:
+            logger.exception("test pattern for %s/%s failed", self.hub.emulator.app, self.name)
+        finally:
+            self.closed = True
+            self.live = False
+            if self.hub.test_patterns.get(self.name) is self:
+                del self.hub.test_patterns[self.name]
+            self.video.finish()
+            await asyncio.gather(*(player.close("the stream ended") for player in list(self.players)))
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
 class _Player(_Session):
     direction = "outgoing"
 
     def __init__(self, hub: _Hub, request: web.Request, ws: web.WebSocketResponse) -> None:
         super().__init__(hub, request, ws)
-        self.publisher: _Publisher | None = None
+        self.publisher: _Publisher | _TestPattern | None = None
         self.viewer_id: str | None = None
         self.tracks: list[_FeedTrack] = []
 
@@ -745,7 +840,9 @@ class _Player(_Session):
             return
         name = self.stream_of_final_url()
         self.name = name or ""
-        publisher = self.hub.publishers.get(name) if name else None
+        publisher: _Publisher | _TestPattern | None = self.hub.publishers.get(name) if name else None
+        if publisher is None and name and self.emulator.has_stream(name):
+            publisher = self.hub.test_pattern(name)
         if publisher is None or not publisher.live or publisher.closed:
             await self.refuse(
                 "no such stream" if name and not self.emulator.has_stream(name) else "stream not playable"
@@ -769,7 +866,6 @@ class _Player(_Session):
                 # The player lost a picture (or just started): ask the publisher, our sender cannot encode one.
                 transceiver.sender._send_keyframe = feed.request_keyframe  # type: ignore[method-assign]
         await self.send_offer()
-        logger.info("%s: offer sent", self)
 
     async def on_established(self, answer_sdp: str) -> None:
         try:
@@ -797,8 +893,15 @@ class _Hub:
     def __init__(self, emulator: Any) -> None:
         self.emulator = emulator
         self.publishers: dict[str, _Publisher] = {}
+        self.test_patterns: dict[str, _TestPattern] = {}
         self.sessions: dict[_Session, asyncio.Task[Any] | None] = {}
         self._background: set[asyncio.Task[Any]] = set()
+
+    def test_pattern(self, name: str) -> _TestPattern:
+        source = self.test_patterns.get(name)
+        if source is None or source.closed:
+            source = self.test_patterns[name] = _TestPattern(self, name)
+        return source
 
     def reader_of(self, session: _Session) -> asyncio.Task[Any] | None:
         return self.sessions.get(session)
@@ -834,6 +937,7 @@ class _Hub:
     async def shutdown(self, app: web.Application | None = None) -> None:
         sessions = list(self.sessions)
         await asyncio.gather(*(session.close("the server is shutting down") for session in sessions))
+        await asyncio.gather(*(source.stop() for source in list(self.test_patterns.values())))
         if self._background:
             _done, pending = await asyncio.wait(list(self._background), timeout=5)
             for task in pending:

@@ -10,6 +10,7 @@ server. Two kinds of clients talk to it over real WebSockets and UDP on loopback
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import http.server
 import statistics
@@ -186,7 +187,10 @@ async def first_message(url: str) -> tuple[dict, bool]:
 
 
 def run(coroutine):
-    return asyncio.run(asyncio.wait_for(coroutine, 45))
+    """Runs a client scenario on its own loop in its own thread: Playwright's sync API keeps a loop running in
+    the test thread once a browser test has run."""
+    with concurrent.futures.ThreadPoolExecutor(1) as executor:
+        return executor.submit(asyncio.run, asyncio.wait_for(coroutine, 45)).result()
 
 
 # --- Signalling without media ------------------------------------------------------------------------------------
@@ -544,6 +548,17 @@ def test_ovenplayer_gets_the_404_before_the_stream_exists(emulator, chromium, pa
         assert error["code"] == 501 and error["error"] == "Cannot create offer"
 
 
+@pytest.mark.browser
+@pytest.mark.timeout(60)
+def test_ovenplayer_plays_an_rtmp_room_as_a_test_pattern(emulator, chromium, pages):
+    emulator.process.publish("rtmp://127.0.0.1:1935/app/obs")
+    with browser_page(chromium, pages + "/play.html") as player:
+        player.evaluate("url => window.play(url)", f"{emulator.signalling_url}/app/obs")
+        player.wait_for_function("window.videoState() && window.videoState().width > 0", timeout=15_000)
+        assert video_state(player)["width"] == 640
+        assert_video_advances(player)
+
+
 def time_to_first_frame(emulator: Ome, chromium, pages, name: str) -> float:
     """Seconds from OvenLiveKit's startStreaming() to OvenPlayer's first decoded frame; the player starts at
     the same time and retries every 250 ms while the stream does not exist, as the portal's player does."""
@@ -574,3 +589,72 @@ def test_time_to_first_frame(emulator, chromium, pages, delay):
     median = statistics.median(samples)
     print(f"\ntime to first frame with webrtc_stream_delay={delay}: median {median:.2f} s, samples {samples}")
     assert delay <= median < delay + 4, f"first frame after {median:.2f} s with a {delay} s stream delay"
+
+
+def test_players_of_an_rtmp_stream_get_a_test_pattern_until_it_ends(emulator):
+    emulator.process.publish("rtmp://127.0.0.1:1935/app/obsroom")
+
+    async def scenario():
+        players = [SignallingClient(f"{emulator.signalling_url}/app/obsroom") for _ in range(2)]
+        try:
+            for player in players:
+                assert (await player.connect())["command"] == "offer"
+            for player in players:
+                await async_wait_for(lambda p=player: p.tracks, what="the player's track")
+                [video] = player.tracks
+                frame = await next_frame(video)
+                assert (frame.width, frame.height) == (640, 360)
+                assert (await next_frame(video)).pts > frame.pts
+            await async_wait_for(lambda: emulator.viewer_count("obsroom") == 2, what="two WebRTC viewers")
+            await asyncio.to_thread(emulator.process.unpublish, "obsroom")
+            for player in players:
+                assert await player.closed_by_server(5), "players are disconnected when the RTMP stream ends"
+        finally:
+            for player in players:
+                await player.close()
+
+    run(scenario())
+
+
+def test_clients_vanishing_at_any_step_leave_nothing_behind(emulator):
+    """Sockets dropped before the offer, right after it, right after the answer, and a peer connection closed
+    without a word: no stream, viewer or reservation is left, and the next publisher of the name is admitted."""
+
+    async def drop_after(url: str, step: str, tracks: list | None = None) -> None:
+        client = SignallingClient(url, publish_tracks=tracks)
+        if step == "request":
+            client.http = aiohttp.ClientSession()
+            client.ws = await client.http.ws_connect(url)
+            await client.ws.send_json({"command": "request_offer"})
+        elif step == "answer":
+            await client.connect()
+        elif step == "media":
+            await client.connect()
+            await asyncio.sleep(0.5)
+        await client.close()
+
+    async def scenario():
+        publish = f"{emulator.signalling_url}/app/flaky?direction=send"
+        play = f"{emulator.signalling_url}/app/flaky"
+        for step in ("request", "answer", "media"):
+            await drop_after(publish, step, [Pattern()])
+        survivor = SignallingClient(publish, publish_tracks=[Pattern()])
+        try:
+            assert (await survivor.connect())["command"] == "offer", "the name is free again"
+            await async_wait_for(lambda: emulator.streams() == ["flaky"], what="the stream")
+            for step in ("request", "answer", "media"):
+                await drop_after(play, step)
+            await async_wait_for(lambda: emulator.viewer_count("flaky") == 0, what="no viewers left")
+            silent = SignallingClient(play)
+            await silent.connect()
+            await async_wait_for(lambda: emulator.viewer_count("flaky") == 1, what="the silent viewer")
+            await silent.pc.close()  # the socket stays open: ICE consent expires, or the socket closes
+            await silent.ws.close()
+            await silent.http.close()
+            await async_wait_for(lambda: emulator.viewer_count("flaky") == 0, what="the silent viewer to go")
+        finally:
+            await survivor.close()
+        await async_wait_for(lambda: emulator.streams() == [], what="the stream to end")
+
+    run(scenario())
+    assert "Traceback" not in emulator.log()
