@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "rooms",
     "broadcasts",
     "recordings",
+    "api",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -214,6 +215,8 @@ SESSION_COOKIE_HTTPONLY = True
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Requests per API token (REST API and the original stack's API), e.g. "600/minute"; empty: unlimited.
+    "DEFAULT_THROTTLE_RATES": {"api_token": env("API_RATE_LIMIT", default="600/minute") or None},
 }
 
 LOGGING = {

@@ -36,4 +36,6 @@ urlpatterns = [
     path("embed/<str:public_id>", room_views.embed, name="embed"),
     path("player.html", room_views.player_html, name="player_html"),
     path("admin/", admin.site.urls),
+    # API tokens page, REST API v1 (/api/), and the original stack's OME-shaped API (/v1/)
+    path("", include("api.urls")),
 ]
