@@ -10,14 +10,20 @@ counters of rooms that went offline (`reset`).
 WebRTC players are told apart by their connection (address and port: OME reports the same
 ones when they leave). LL-HLS is plain HTTP: the closing can come from another connection of
 the same player, so LL-HLS viewers are counted per client address and room instead.
+
+Every viewer's opening and closing is on the webhook's hot path: with Redis, an opening is one
+round trip and a closing two (pipelined commands on the cache's own connection pool, keys made
+by the cache so `counts` reads them back). Other cache backends (local development) take the
+portable path through Django's cache API.
 """
 
 from __future__ import annotations
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 
 # A viewer's admission is remembered at most this long; a player watching longer than that
-# is simply not counted down when it leaves (the loop's reset at the end of the live fixes it).
+# is simply not counted down when it leaves (the reset at the end of the live fixes the count).
 VIEWER_MEMORY_SECONDS = 2 * 24 * 3600
 
 
@@ -37,32 +43,60 @@ def _room_key(public_id: str) -> str:
     return f"viewer-room:{public_id}"
 
 
-def _increment(key: str, timeout: int | None) -> int:
+def _redis():
+    """The raw Redis client behind the default cache, or None for other backends."""
+    backend = caches["default"]
+    return backend._cache.get_client(write=True) if isinstance(backend, RedisCache) else None
+
+
+def _key(name: str) -> str:
+    return cache.make_and_validate_key(name)
+
+
+# --- Portable path (any cache backend) --------------------------------------------------------
+
+
+def _increment(key: str, timeout: int | None) -> None:
     if cache.add(key, 1, timeout=timeout):
-        return 1
+        return
     try:
-        return cache.incr(key)
+        cache.incr(key)
     except ValueError:  # expired or reset between add() and incr()
         cache.add(key, 1, timeout=timeout)
-        return 1
 
 
-def _decrement(key: str) -> int | None:
-    """Count one down, never below zero; None when there was nothing to count down."""
+def _decrement(key: str) -> bool:
+    """Count one down, never below zero; False when there was nothing to count down."""
     try:
         value = cache.decr(key)
     except ValueError:
-        return None
+        return False
     if value < 0:
         cache.set(key, 0, timeout=None)
-        return None
-    return value
+        return False
+    return True
+
+
+# --- The webhook's side ---------------------------------------------------------------------
 
 
 def joined(*, room_id: int, public_id: str, protocol: str, address: str, port: int) -> None:
     """An admitted player opened the room's stream."""
+    redis = _redis()
+    if redis is not None:
+        pipe = redis.pipeline(transaction=False)
+        if protocol == "llhls":
+            # The closing names the stream, not the room's pk: remember which room that is.
+            pipe.set(_key(_room_key(public_id)), room_id, ex=VIEWER_MEMORY_SECONDS)
+            hls_key = _key(_hls_key(public_id, address))
+            pipe.incr(hls_key)
+            pipe.expire(hls_key, VIEWER_MEMORY_SECONDS)
+        else:
+            pipe.set(_key(_connection_key(address, port)), room_id, ex=VIEWER_MEMORY_SECONDS)
+        pipe.incr(_key(_count_key(room_id)))
+        pipe.execute()
+        return
     if protocol == "llhls":
-        # The closing names the stream, not the room's pk: remember which room that is.
         cache.set(_room_key(public_id), room_id, timeout=VIEWER_MEMORY_SECONDS)
         _increment(_hls_key(public_id, address), VIEWER_MEMORY_SECONDS)
     else:
@@ -72,9 +106,12 @@ def joined(*, room_id: int, public_id: str, protocol: str, address: str, port: i
 
 def left(*, public_id: str, protocol: str, address: str, port: int) -> bool:
     """A player closed; counts it down if it was admitted. True when it was."""
+    redis = _redis()
+    if redis is not None:
+        return _left_redis(redis, public_id=public_id, protocol=protocol, address=address, port=port)
     if protocol == "llhls":
         room_id = cache.get(_room_key(public_id))
-        if room_id is None or _decrement(_hls_key(public_id, address)) is None:
+        if room_id is None or not _decrement(_hls_key(public_id, address)):
             return False
     else:
         key = _connection_key(address, port)
@@ -83,6 +120,27 @@ def left(*, public_id: str, protocol: str, address: str, port: int) -> bool:
             return False
     _decrement(_count_key(room_id))
     return True
+
+
+def _left_redis(redis, *, public_id: str, protocol: str, address: str, port: int) -> bool:
+    if protocol == "llhls":
+        hls_key = _key(_hls_key(public_id, address))
+        room_id, remaining = redis.pipeline(transaction=False).get(_key(_room_key(public_id))).decr(hls_key).execute()
+        if remaining < 0:
+            redis.set(hls_key, 0, ex=VIEWER_MEMORY_SECONDS)
+        if room_id is None or remaining < 0:
+            return False
+    else:
+        room_id = redis.getdel(_key(_connection_key(address, port)))
+        if room_id is None:
+            return False  # never admitted, or already counted out
+    count_key = _key(_count_key(int(room_id)))
+    if redis.decr(count_key) < 0:
+        redis.set(count_key, 0)
+    return True
+
+
+# --- The reconcile loop's side --------------------------------------------------------------
 
 
 def counts(room_ids: list[int]) -> dict[int, int]:

@@ -199,3 +199,32 @@ def test_a_players_closing_costs_no_query(client, room, url, protocol, django_as
     with django_assert_num_queries(0):
         assert play(client, url, protocol=protocol, status="closing", new_url=url, port=9100).json() == {}
     assert viewers.counts([room.pk]) == {room.pk: 0}
+
+
+def test_viewer_counting_works_on_a_cache_without_redis_too(client, room, settings):
+    # `make run` without REDIS_URL: Django's in-memory cache.
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    assert viewers._redis() is None
+    webrtc, llhls = WEBRTC.format(id=room.public_id), LLHLS.format(id=room.public_id)
+    play(client, webrtc, port=9201)
+    play(client, webrtc, port=9202)
+    play(client, llhls, protocol="LLHLS", address="198.51.100.5", port=9203)
+    assert viewers.counts([room.pk]) == {room.pk: 3}
+    play(client, webrtc, status="closing", new_url=webrtc, port=9201)
+    play(client, webrtc, status="closing", new_url=webrtc, port=9201)
+    play(client, llhls, protocol="LLHLS", status="closing", new_url=llhls, address="198.51.100.5", port=9999)
+    assert viewers.counts([room.pk]) == {room.pk: 1}
+    viewers.reset([room.pk])
+    play(client, webrtc, status="closing", new_url=webrtc, port=9202)
+    assert viewers.counts([room.pk]) == {room.pk: 0}
+
+
+def test_with_redis_an_opening_is_one_round_trip(client, room, monkeypatch):
+    redis = viewers._redis()
+    assert redis is not None, "the tests run on Redis"
+    calls = []
+    real = type(redis).execute_command
+    monkeypatch.setattr(type(redis), "execute_command", lambda self, *a, **k: calls.append(a[0]) or real(self, *a, **k))
+    viewers.joined(room_id=room.pk, public_id=room.public_id, protocol="webrtc", address="192.0.2.1", port=1)
+    assert calls == [], "pipelined, not command by command"
+    assert viewers.counts([room.pk]) == {room.pk: 1}
