@@ -234,9 +234,10 @@ def push_registered(*, push_id: int, info: PushInfo | None) -> None:
     """OME accepted the push (or already had it: same id, same push)."""
     with transaction.atomic():
         push = Push.objects.select_for_update().filter(pk=push_id).first()
-        if push is None or push.state not in (PushState.REQUESTED, PushState.STARTING):
+        if push is None or not push.can_stop:
             return
-        push.state = PushState.STARTING
+        if push.state == PushState.REQUESTED:
+            push.state = PushState.STARTING
         if info is not None:
             apply_ome_info(push, info)
         push.save()

@@ -10,7 +10,7 @@ from portal.ome.client import OmeClient, OmeConflict, OmeError, OmeNotFound, Ome
 from portal.ome.retry import retry_or_give_up
 
 from . import services
-from .models import Push, PushState
+from .models import RUNNING_PUSH_STATES, Push, PushState
 
 logger = logging.getLogger(__name__)
 
@@ -18,8 +18,8 @@ logger = logging.getLogger(__name__)
 @shared_task(bind=True, acks_late=True)
 def start_push_task(self, push_id: int) -> None:
     push = Push.objects.filter(pk=push_id).first()
-    if push is None or push.state not in (PushState.REQUESTED, PushState.STARTING):
-        return
+    if push is None or push.state not in RUNNING_PUSH_STATES:
+        return  # stopped or failed meanwhile; a pushing one is registered again after an OME restart
     try:
         info = OmeClient.from_settings().start_push(
             push_id=push.ome_id,

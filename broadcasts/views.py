@@ -46,6 +46,8 @@ def _answer(request, room: Room, *, push: Push | None = None, error: PortalError
     if _wants_json(request):
         if error is not None:
             return JsonResponse({"detail": error.message}, status=error.status_code)
+        if push is not None:
+            push.refresh_from_db()  # with eager tasks (local runs) OME has already answered
         return JsonResponse(selectors.push_status(push))
     if error is not None:
         messages.error(request, error.message)

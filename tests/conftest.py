@@ -11,6 +11,7 @@ from django.test import Client
 
 from portal.models import Membership, Organization, Role, User
 
+from .celery_worker import celery_worker  # noqa: F401 — a fixture, for tests about the queue
 from .factories import MembershipFactory, OrganizationFactory, RoomFactory, UserFactory
 
 CHROMIUM = "/usr/bin/chromium"
@@ -153,3 +154,16 @@ def membership_of():
 
 
 __all__ = ["RoomFactory", "UserFactory", "client_for", "make_team", "sign_in"]
+
+
+# --- OME ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def portal_ome(ome, settings):
+    """The OME emulator (reset), with the portal pointed at it: its API, token and recordings folder."""
+    settings.OME_API_URL = ome.api_url
+    settings.OME_API_TOKEN = ome.token
+    settings.RECORDINGS_DIR = ome.recordings_dir
+    settings.OME_RECORDINGS_DIR = ""
+    return ome
