@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.emulator, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def portal_ome(ome, live_server, settings):
+def webhooked_ome(ome, live_server, settings):
     """The emulator asking the live portal, and the portal's OME client talking to the emulator."""
     ome.config(webhook_url=live_server.url + "/ome/admission", webhook_secret=settings.OME_WEBHOOK_SECRET)
     settings.OME_API_URL = ome.api_url
@@ -45,43 +45,43 @@ def _webhooks(ome, *, status: str, direction: str = "incoming") -> list[dict]:
     ]
 
 
-def test_obs_goes_live_with_the_key_and_ome_serves_the_stream_under_the_rooms_id(portal_ome, room):
-    answer = portal_ome.publish(_rtmp(portal_ome, room.stream_key))
+def test_obs_goes_live_with_the_key_and_ome_serves_the_stream_under_the_rooms_id(webhooked_ome, room):
+    answer = webhooked_ome.publish(_rtmp(webhooked_ome, room.stream_key))
     assert answer["stream"] == "acme-live"
-    assert _streams(portal_ome) == ["acme-live"], "the key never became a stream name"
+    assert _streams(webhooked_ome) == ["acme-live"], "the key never became a stream name"
     assert _state(room) == LiveState.STARTING
     assert LiveSession.objects.get(room=room).protocol == "rtmp"
-    hook = _webhooks(portal_ome, status="opening")[0]
+    hook = _webhooks(webhooked_ome, status="opening")[0]
     assert hook["status"] == 200 and hook["answer"]["new_url"] == "rtmp://127.0.0.1:1935/app/acme-live"
 
 
-def test_a_wrong_key_is_refused_with_its_reason_and_nothing_goes_live(portal_ome, room):
+def test_a_wrong_key_is_refused_with_its_reason_and_nothing_goes_live(webhooked_ome, room):
     with pytest.raises(AssertionError) as refused:
-        portal_ome.publish(_rtmp(portal_ome, "sk-wrong"))
+        webhooked_ome.publish(_rtmp(webhooked_ome, "sk-wrong"))
     assert refused.value.status == 403
     assert refused.value.body["reason"] == "unknown stream key: it may have been replaced by a new one"
-    assert _streams(portal_ome) == []
+    assert _streams(webhooked_ome) == []
     assert _state(room) == LiveState.OFFLINE
 
 
-def test_srt_with_the_url_the_room_page_gives_goes_live(portal_ome, room):
+def test_srt_with_the_url_the_room_page_gives_goes_live(webhooked_ome, room):
     srt_url = endpoints.srt_publish_url(room.stream_key)
-    assert portal_ome.publish(srt_url)["stream"] == "acme-live"
+    assert webhooked_ome.publish(srt_url)["stream"] == "acme-live"
     assert LiveSession.objects.get(room=room).protocol == "srt"
 
 
-def test_a_second_publisher_is_refused_and_its_closing_leaves_the_live_alone(portal_ome, room):
-    portal_ome.publish(_rtmp(portal_ome, room.stream_key), {"port": 40001})
+def test_a_second_publisher_is_refused_and_its_closing_leaves_the_live_alone(webhooked_ome, room):
+    webhooked_ome.publish(_rtmp(webhooked_ome, room.stream_key), {"port": 40001})
     with pytest.raises(AssertionError) as refused:
-        portal_ome.publish(_rtmp(portal_ome, room.stream_key), {"port": 40002})
+        webhooked_ome.publish(_rtmp(webhooked_ome, room.stream_key), {"port": 40002})
     assert refused.value.body["reason"] == "this room is already live: stop the other stream first"
     # OME reports the refused encoder's session closing (with new_url), like the golden recording.
-    portal_ome.wait_for(lambda: _webhooks(portal_ome, status="closing"), what="the refused publisher's closing")
+    webhooked_ome.wait_for(lambda: _webhooks(webhooked_ome, status="closing"), what="the refused publisher's closing")
     assert _state(room) == LiveState.STARTING
-    assert _streams(portal_ome) == ["acme-live"]
+    assert _streams(webhooked_ome) == ["acme-live"]
 
 
-def test_go_live_starts_auto_pushes_and_the_end_of_the_stream_stops_them(portal_ome, room):
+def test_go_live_starts_auto_pushes_and_the_end_of_the_stream_stops_them(webhooked_ome, room):
     destination = broadcasts.add_destination(
         room=room,
         name="Backup server",
@@ -90,70 +90,70 @@ def test_go_live_starts_auto_pushes_and_the_end_of_the_stream_stops_them(portal_
         stream_key="backup-key",
         auto_start=True,
     )
-    portal_ome.publish(_rtmp(portal_ome, room.stream_key))
+    webhooked_ome.publish(_rtmp(webhooked_ome, room.stream_key))
     push = Push.objects.get(destination=destination)
     assert push.state in (PushState.STARTING, PushState.PUSHING)
-    assert [item["id"] for item in portal_ome.pushes()] == [push.ome_id]
+    assert [item["id"] for item in webhooked_ome.pushes()] == [push.ome_id]
     reconcile()  # the loop sees the stream in OME: the room is live
     assert _state(room) == LiveState.LIVE
-    portal_ome.unpublish("acme-live")
+    webhooked_ome.unpublish("acme-live")
     assert _state(room) == LiveState.OFFLINE
     session = LiveSession.objects.get(room=room)
     assert session.ended_at is not None
     push.refresh_from_db()
     assert push.state in (PushState.STOPPING, PushState.STOPPED)
-    portal_ome.wait_for(lambda: not portal_ome.pushes(), what="OME to drop the stopped push")
+    webhooked_ome.wait_for(lambda: not webhooked_ome.pushes(), what="OME to drop the stopped push")
 
 
-def test_the_browser_publisher_goes_live_with_the_credential_from_its_page(portal_ome, room, team):
+def test_the_browser_publisher_goes_live_with_the_credential_from_its_page(webhooked_ome, room, team):
     url = client_for(team.streamer).post(f"/rooms/{room.public_id}/publish-credential").json()["url"]
     credential = parse_qs(urlsplit(url).query)["credential"][0]
-    ws_url = f"{portal_ome.signalling_url}/app/{room.public_id}?direction=send&credential={credential}"
-    assert portal_ome.publish(ws_url)["stream"] == "acme-live"
+    ws_url = f"{webhooked_ome.signalling_url}/app/{room.public_id}?direction=send&credential={credential}"
+    assert webhooked_ome.publish(ws_url)["stream"] == "acme-live"
     assert LiveSession.objects.get(room=room).started_by == team.streamer
-    portal_ome.unpublish("acme-live")
+    webhooked_ome.unpublish("acme-live")
     assert _state(room) == LiveState.OFFLINE
     with pytest.raises(AssertionError) as replayed:
-        portal_ome.publish(ws_url)
+        webhooked_ome.publish(ws_url)
     assert replayed.value.body["reason"] == "this publish credential was already used: press Go live again"
 
 
-def test_viewers_are_counted_while_they_watch(portal_ome, room):
-    portal_ome.publish(_rtmp(portal_ome, room.stream_key))
-    first = portal_ome.play(f"{portal_ome.signalling_url}/app/acme-live")
-    portal_ome.play(f"{portal_ome.llhls_url}/app/acme-live/llhls.m3u8")
+def test_viewers_are_counted_while_they_watch(webhooked_ome, room):
+    webhooked_ome.publish(_rtmp(webhooked_ome, room.stream_key))
+    first = webhooked_ome.play(f"{webhooked_ome.signalling_url}/app/acme-live")
+    webhooked_ome.play(f"{webhooked_ome.llhls_url}/app/acme-live/llhls.m3u8")
     assert viewers.counts([room.pk]) == {room.pk: 2}
-    portal_ome.stop_play(first["viewer"])
-    portal_ome.wait_for(lambda: viewers.counts([room.pk]) == {room.pk: 1}, what="the viewer to be counted out")
+    webhooked_ome.stop_play(first["viewer"])
+    webhooked_ome.wait_for(lambda: viewers.counts([room.pk]) == {room.pk: 1}, what="the viewer to be counted out")
 
 
-def test_a_private_room_plays_only_with_a_valid_token(portal_ome, room, team):
+def test_a_private_room_plays_only_with_a_valid_token(webhooked_ome, room, team):
     room.visibility = Visibility.PRIVATE
     room.save()
-    portal_ome.publish(_rtmp(portal_ome, room.stream_key))
+    webhooked_ome.publish(_rtmp(webhooked_ome, room.stream_key))
     with pytest.raises(AssertionError) as refused:
-        portal_ome.play(f"{portal_ome.signalling_url}/app/acme-live")
+        webhooked_ome.play(f"{webhooked_ome.signalling_url}/app/acme-live")
     assert refused.value.status == 403
     token = credentials.mint_playback_token(room_id=room.pk, user_id=team.streamer.pk)
-    assert portal_ome.play(f"{portal_ome.signalling_url}/app/acme-live?token={token}")["allowed"] is True
+    assert webhooked_ome.play(f"{webhooked_ome.signalling_url}/app/acme-live?token={token}")["allowed"] is True
 
 
-def test_an_embed_links_viewer_is_disconnected_when_the_link_expires(portal_ome, room, client):
+def test_an_embed_links_viewer_is_disconnected_when_the_link_expires(webhooked_ome, room, client):
     room.visibility = Visibility.PRIVATE
     room.save()
-    portal_ome.publish(_rtmp(portal_ome, room.stream_key))
+    webhooked_ome.publish(_rtmp(webhooked_ome, room.stream_key))
     link, _ = credentials.mint_embed_link(room=room, lifetime_seconds=3600)
     page = client.get(f"/embed/{room.public_id}?link={link}")
     assert page.status_code == 200
     token = page.context["config"]["webrtcUrl"].split("token=")[1]
-    answer = portal_ome.play(f"{portal_ome.signalling_url}/app/acme-live?token={token}")
+    answer = webhooked_ome.play(f"{webhooked_ome.signalling_url}/app/acme-live?token={token}")
     assert 3_590_000 < answer["lifetime"] <= 3_600_000, "OME is told to end the playback with the link"
 
 
-def test_a_webhook_signed_with_another_secret_refuses_everything(portal_ome, room):
-    portal_ome.config(webhook_secret="not-the-portals-secret")
+def test_a_webhook_signed_with_another_secret_refuses_everything(webhooked_ome, room):
+    webhooked_ome.config(webhook_secret="not-the-portals-secret")
     with pytest.raises(AssertionError) as refused:
-        portal_ome.publish(_rtmp(portal_ome, room.stream_key))
+        webhooked_ome.publish(_rtmp(webhooked_ome, room.stream_key))
     assert refused.value.status == 403
-    assert _webhooks(portal_ome, status="opening")[0]["status"] == 403
+    assert _webhooks(webhooked_ome, status="opening")[0]["status"] == 403
     assert _state(room) == LiveState.OFFLINE

@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.emulator, pytest.mark.django_db(t
 
 
 @pytest.fixture
-def portal_ome(ome, live_server, settings):
+def webhooked_ome(ome, live_server, settings):
     ome.config(webhook_url=live_server.url + "/ome/admission", webhook_secret=settings.OME_WEBHOOK_SECRET)
     settings.OME_API_URL = ome.api_url
     settings.OME_WEBRTC_URL = ome.signalling_url
@@ -24,37 +24,39 @@ def portal_ome(ome, live_server, settings):
 
 
 def test_a_member_goes_live_from_the_browser_with_a_single_use_credential(
-    live_server, browser_context, page, team, room, portal_ome
+    live_server, browser_context, page, team, room, webhooked_ome
 ):
     sign_in(browser_context, live_server, team.streamer)
     page.goto(f"{live_server.url}/rooms/{room.public_id}/publish")
     expect(page.get_by_test_id("go-live-button")).to_be_enabled()
     page.get_by_test_id("go-live-button").click()
     expect(page.get_by_test_id("publisher-state")).to_have_text("You are live.", timeout=20_000)
-    opening = next(hook for hook in portal_ome.webhook_requests() if hook["request"]["request"]["status"] == "opening")
+    opening = next(
+        hook for hook in webhooked_ome.webhook_requests() if hook["request"]["request"]["status"] == "opening"
+    )
     assert "credential=" in opening["request"]["request"]["url"], "OvenLiveKit opened the URL with the credential"
     assert opening["answer"] == {"allowed": True}
     session = LiveSession.objects.get(room=room)
     assert session.started_by == team.streamer and session.protocol == "webrtc"
     page.get_by_test_id("stop-button").click()
-    portal_ome.wait_for(lambda: Room.objects.get(pk=room.pk).live_state == LiveState.OFFLINE, what="go-offline")
+    webhooked_ome.wait_for(lambda: Room.objects.get(pk=room.pk).live_state == LiveState.OFFLINE, what="go-offline")
     page.console_errors.assert_none()
 
 
 def test_the_room_page_shows_the_go_live_within_seconds_and_then_the_past_session(
-    live_server, browser_context, page, team, room, portal_ome
+    live_server, browser_context, page, team, room, webhooked_ome
 ):
     sign_in(browser_context, live_server, team.streamer)
     page.goto(f"{live_server.url}/rooms/{room.public_id}/")
     badge = page.locator("#live-status [data-live-state]")
     expect(badge).to_have_text("Offline")
-    portal_ome.publish(f"rtmp://127.0.0.1:1935/app/{room.stream_key}")
+    webhooked_ome.publish(f"rtmp://127.0.0.1:1935/app/{room.stream_key}")
     reconcile()  # the loop confirms the stream OME lists
     expect(badge).to_have_text("Live · 0 watching", timeout=6_000)
-    portal_ome.play(f"{portal_ome.signalling_url}/app/{room.public_id}")
+    webhooked_ome.play(f"{webhooked_ome.signalling_url}/app/{room.public_id}")
     reconcile()  # and writes the viewer count
     expect(badge).to_have_text("Live · 1 watching", timeout=6_000)
-    portal_ome.unpublish(room.public_id)
+    webhooked_ome.unpublish(room.public_id)
     expect(badge).to_have_text("Offline", timeout=6_000)
     page.reload()
     row = page.get_by_test_id("sessions").locator("tbody tr").first
@@ -67,7 +69,7 @@ def test_the_room_page_shows_the_go_live_within_seconds_and_then_the_past_sessio
 
 
 def test_a_member_watches_a_private_room_with_the_token_of_the_player_page(
-    live_server, browser_context, page, team, room, portal_ome
+    live_server, browser_context, page, team, room, webhooked_ome
 ):
     room.visibility = Visibility.PRIVATE
     room.save()
@@ -81,7 +83,7 @@ def test_a_member_watches_a_private_room_with_the_token_of_the_player_page(
     viewer = browser_context.new_page()
     viewer.goto(f"{live_server.url}/watch/{room.public_id}")
     expect(viewer.get_by_test_id("player")).to_have_attribute("data-state", "playing", timeout=30_000)
-    plays = [hook for hook in portal_ome.webhook_requests() if hook["request"]["request"]["direction"] == "outgoing"]
+    plays = [hook for hook in webhooked_ome.webhook_requests() if hook["request"]["request"]["direction"] == "outgoing"]
     assert plays and all("token=" in hook["request"]["request"]["url"] for hook in plays)
     assert plays[-1]["answer"] == {"allowed": True}
     page.console_errors.assert_none()
