@@ -166,8 +166,9 @@ def web(production_env, tmp_path_factory):
     logs = tmp_path_factory.mktemp("logs")
     # Before the migrate service ran, web waits and finally gives up with a clear message.
     early = run_entrypoint({**production_env, "MIGRATION_WAIT_SECONDS": "4"}, "web", timeout=60)
-    assert early.returncode != 0
-    assert "migrations are still pending" in early.stderr
+    assert early.returncode != 0 and "migrations are still pending" in early.stderr, (
+        f"web did not wait for the migrate service:\n{early.stdout[-1000:]}{early.stderr[-2000:]}"
+    )
 
     migrated = run_entrypoint(production_env, "migrate", timeout=300)
     assert migrated.returncode == 0, f"the migrate service failed:\n{migrated.stderr[-2000:]}"
