@@ -8,7 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from broadcasts.models import Destination, Platform, Push
+from broadcasts.models import Destination, Platform, Push, validate_destination_url
 from portal.models import Membership
 from recordings.models import Recording
 from rooms import credentials, endpoints
@@ -216,7 +216,9 @@ class PushSerializer(serializers.ModelSerializer):
 class CustomPushSerializer(serializers.Serializer):
     """A push to a server given directly, without a saved destination."""
 
-    url = serializers.CharField(max_length=500, help_text="rtmp://, rtmps:// or srt:// server URL.")
+    url = serializers.CharField(
+        max_length=500, validators=[validate_destination_url], help_text="rtmp://, rtmps:// or srt:// server URL."
+    )
     stream_key = serializers.CharField(max_length=500, required=False, allow_blank=True, write_only=True)
     platform = serializers.ChoiceField(
         choices=Platform.choices,
