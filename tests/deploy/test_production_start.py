@@ -325,8 +325,10 @@ def test_the_worker_and_beat_health_checks_pass_on_running_processes(production_
         assert checks["worker"].returncode == 0, f"{checks['worker'].stdout}\n{worker.output()}"
         assert checks["beat"].returncode == 0, f"{checks['beat'].stdout}\n{beat.output()}"
     finally:
-        worker.stop()
+        # Leave no scheduled task behind in the shared Redis for other tests' workers.
         beat.stop()
+        worker.stop()
+        run_entrypoint(env, "celery", "-A", "portal", "purge", "--force", timeout=60)
     # A beat that stopped writing its schedule is reported, so swarm replaces it.
     old = time.time() - 3600
     for path in tmp_path.glob("celerybeat-schedule*"):
