@@ -32,6 +32,8 @@ def reconcile_pushes(snapshot: OmeSnapshot) -> None:
     to_stop: list[int] = []
     now = timezone.now()
     for push in pushes:
+        if push.updated_at > snapshot.taken_at:
+            continue  # changed since OME was read (a task just registered it): judged next time
         info = snapshot.pushes.get(push.ome_id)
         room_live = push.room.is_live
         if push.state == PushState.REQUESTED:

@@ -48,6 +48,8 @@ def reconcile_recordings(snapshot: OmeSnapshot) -> None:
     to_register: list[int] = []
     to_stop: list[int] = []
     for recording in recordings:
+        if recording.updated_at > snapshot.taken_at:
+            continue  # changed since OME was read (a task just registered it): judged next time
         info = snapshot.records.get(recording.ome_id)
         if info is not None:
             if recording.state == RecordingState.RECORDING and info.state == "ready" and not recording.room.is_live:

@@ -188,13 +188,21 @@ def finish_from_info_file(recording: Recording) -> bool:
     if len(recorded) > 1:
         logger.warning("recording %s was split into %d files; keeping the first", recording.ome_id, len(recorded))
     recording.file_path = first.file_path
-    recording.size_bytes = first.record_bytes
+    recording.size_bytes = _size_on_disk(first.file_path) or first.record_bytes
     recording.duration_ms = first.record_time_ms
     recording.started_at = first.start_time or recording.started_at
     recording.finished_at = first.finish_time or last.finish_time or timezone.now()
     recording.state = RecordingState.FINISHED
     recording.error_message = ""
     return True
+
+
+def _size_on_disk(ome_file_path: str) -> int:
+    """What the file takes on disk (OME's recordBytes counts only the media payload)."""
+    try:
+        return storage.local_path(ome_file_path).stat().st_size
+    except (OSError, SuspiciousFileOperation):
+        return 0
 
 
 def finish_recording(*, recording_id: int) -> bool:

@@ -28,7 +28,7 @@ class OmeSnapshot:
     pushes: dict[str, PushInfo]
     records: dict[str, RecordInfo]
     app_stats: StreamStats | None
-    taken_at: datetime = field(default_factory=timezone.now)
+    taken_at: datetime = field(default_factory=timezone.now)  # when the first call went out
 
 
 Reconciler = Callable[[OmeSnapshot], None]
@@ -43,6 +43,7 @@ def register(*, order: int, name: str, reconciler: Reconciler) -> None:
 
 
 def take_snapshot(client: OmeClient) -> OmeSnapshot:
+    taken_at = timezone.now()
     streams = frozenset(client.list_streams())
     pushes = {push.id: push for push in client.pushes()}
     records = {record.id: record for record in client.records()}
@@ -51,7 +52,7 @@ def take_snapshot(client: OmeClient) -> OmeSnapshot:
     except OmeError as error:  # statistics are a nicety; never let them block the repairs
         logger.warning("OME statistics unavailable: %s", error)
         app_stats = None
-    return OmeSnapshot(streams=streams, pushes=pushes, records=records, app_stats=app_stats)
+    return OmeSnapshot(streams=streams, pushes=pushes, records=records, app_stats=app_stats, taken_at=taken_at)
 
 
 def reconcile(client: OmeClient | None = None) -> OmeSnapshot:
