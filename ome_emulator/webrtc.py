@@ -52,6 +52,7 @@ from aiortc import (
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
+from aiortc.exceptions import InvalidAccessError, InvalidStateError
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
@@ -527,7 +528,7 @@ class _Session:
             raise _ProtocolError("Invalid answer: sdp must be {type: answer, sdp: ...}")
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp["sdp"], type="answer"))
-        except (ValueError, AssertionError, KeyError) as error:
+        except (ValueError, AssertionError, KeyError, InvalidAccessError, InvalidStateError) as error:
             raise _ProtocolError(f"Invalid answer: {error}") from None
         self.established = True
         await self.on_established(sdp["sdp"])

@@ -274,6 +274,28 @@ def test_garbage_message_gets_an_error_and_the_socket_closes(emulator):
     assert kind in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
 
 
+def test_a_broken_answer_gets_a_400_and_frees_the_stream_name(emulator):
+    async def scenario():
+        async with aiohttp.ClientSession() as http:
+            ws = await http.ws_connect(f"{emulator.signalling_url}/app/broken?direction=send")
+            await ws.send_json({"command": "request_offer"})
+            offer = await ws.receive_json(timeout=10)
+            await ws.send_json(
+                {"command": "answer", "id": offer["id"], "peer_id": 0, "sdp": {"type": "answer", "sdp": "v=0"}}
+            )
+            message = await ws.receive_json(timeout=5)
+            await ws.receive(timeout=5)
+        again = SignallingClient(f"{emulator.signalling_url}/app/broken?direction=send", publish_tracks=[Pattern()])
+        try:
+            assert (await again.connect())["command"] == "offer"
+        finally:
+            await again.close()
+        return message
+
+    message = run(scenario())
+    assert message["code"] == 400 and message["error"].startswith("Invalid answer")
+
+
 # --- Media through the relay (aiortc publisher and players) ------------------------------------------------------
 
 
