@@ -951,6 +951,9 @@ HUB_KEY: web.AppKey[_Hub] = web.AppKey("ome_emulator_webrtc_hub", _Hub)
 def setup_signalling(app: web.Application, emulator: Any) -> None:
     """Add OME's WebRTC signalling (`GET /{app}/{stream}` with a WebSocket upgrade) to the signalling app."""
     _install_ice_address_hook()
+    # aioice logs every candidate pair's state change at INFO: a dozen lines per connection on stderr.
+    if logging.getLogger("aioice").level == logging.NOTSET:
+        logging.getLogger("aioice").setLevel(logging.WARNING)
     hub = _Hub(emulator)
     app[HUB_KEY] = hub
     app.router.add_get("/{app}/{stream}", hub.handle)
