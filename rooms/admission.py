@@ -38,6 +38,7 @@ from portal.models import Membership
 
 from . import credentials, tasks, viewers
 from .models import LiveState, Room, Visibility
+from .services import STARTING_GRACE_SECONDS
 
 logger = logging.getLogger(__name__)
 
@@ -313,8 +314,6 @@ def _claim_publisher_slot(room: Room, request: AdmissionRequest) -> bool:
     # The database says offline (checked by the caller). A slot younger than the start-up grace
     # belongs to a publisher admitted a moment ago whose go-live is still queued; an older one was
     # left behind by a closing OME never sent, and the reconcile loop has since taken the room offline.
-    from .services import STARTING_GRACE_SECONDS
-
     current = cache.get(key)
     if current and time.time() - current.get("at", 0) < STARTING_GRACE_SECONDS:
         return False
