@@ -15,7 +15,7 @@ from django.db.models import Q
 from portal.ome.client import OmeClient, OmeError
 from portal.ome.reconcile import OmeSnapshot
 
-from . import services
+from . import services, viewers
 from .models import LiveState, Room
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,8 @@ def reconcile_live_state(snapshot: OmeSnapshot) -> None:
                 services.go_live(room_id=room.pk, confirmed=True)
         elif room.live_state == LiveState.LIVE or (room.live_since and room.live_since < starting_deadline):
             services.go_offline(room_id=room.pk)
-    _record_viewers(live_rooms, snapshot)
+    # Viewer counts live in the cache, kept by the admission webhook: one round trip for all rooms.
+    services.record_viewer_counts(viewers.counts([room.pk for room in live_rooms]))
 
 
 def _disconnect(room: Room) -> None:
@@ -48,12 +49,3 @@ def _disconnect(room: Room) -> None:
         OmeClient.from_settings().delete_stream(room.public_id)
     except OmeError as error:
         logger.warning("could not disconnect %s: %s", room.public_id, error)
-
-
-def _record_viewers(live_rooms: list[Room], snapshot: OmeSnapshot) -> None:
-    try:
-        from . import viewers
-    except ImportError:  # viewer counting arrives with the admission webhook
-        return
-    counts = viewers.counts([room.pk for room in live_rooms])
-    services.record_viewer_counts(counts)

@@ -9,7 +9,7 @@ from django.utils import timezone
 from portal.errors import Conflict, LimitReached
 from portal.models import Organization
 
-from . import signals
+from . import signals, viewers
 from .models import LiveSession, LiveState, Room, generate_room_id, generate_stream_key
 
 EDITABLE_FIELDS = ("title", "description", "visibility", "allowed_embed_origins", "auto_record")
@@ -126,6 +126,7 @@ def go_offline(*, room_id: int):
         room.viewer_count = 0
         room.save(update_fields=["live_state", "live_since", "ingest_protocol", "viewer_count", "updated_at"])
         signals.room_went_offline.send(sender=Room, room=room, session=session)
+        transaction.on_commit(lambda: viewers.reset([room_id]))  # players still leaving count nothing
         if session is not None and not was_confirmed:
             session.delete()
             session = None
