@@ -260,6 +260,13 @@ def _ingest_protocol(request: AdmissionRequest) -> str:
     return request.protocol
 
 
+def _publish_rooms():
+    # Only what the decision reads: the (encrypted) stream key itself is never loaded here.
+    return Room.objects.select_related("organization").only(
+        "pk", "public_id", "is_enabled", "live_state", "organization_id", "organization__is_suspended"
+    )
+
+
 def _admit_publisher(request: AdmissionRequest) -> Answer:
     url = request.url
     if url.app != settings.OME_APP:
@@ -273,11 +280,11 @@ def _admit_publisher(request: AdmissionRequest) -> Answer:
             credential = credentials.read_publish_credential(credential_token)
         except credentials.CredentialError as error:
             return refuse(error.message)
-        room = Room.objects.select_related("organization").filter(pk=credential.room_id).first()
+        room = _publish_rooms().filter(pk=credential.room_id).first()
         if room is None or room.public_id != url.stream:
             return refuse("the publish credential is for another room")
     else:
-        room = Room.objects.select_related("organization").filter(stream_key_digest=secret_digest(url.stream)).first()
+        room = _publish_rooms().filter(stream_key_digest=secret_digest(url.stream)).first()
         if room is None:
             return refuse("unknown stream key: it may have been replaced by a new one")
 
