@@ -19,7 +19,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, loop: bool = False, **options):
         while True:
-            reconcile.apply()
+            reconcile()  # in this process, without the Celery task wrapper and its log lines
             if not loop:
                 return
             time.sleep(settings.RECONCILE_SECONDS)
