@@ -11,7 +11,11 @@ Publishing (`incoming`):
   answer rewrites the URL to the room's public id (`new_url`), so the key never becomes a
   stream name that players or OME's API would show.
 Playing (`outgoing`, WebRTC and LL-HLS): public and unlisted rooms play for anyone; private
-rooms need a playback token (`?token=…`) minted for a member or from an embed link.
+rooms need a playback token (`?token=…`) minted for a member or from an embed link. LL-HLS is
+protected the same way rather than with OME's SignedPolicy: OME asks the webhook when a player
+requests `llhls.m3u8`, so one mechanism and one token cover both protocols. The token gates the
+start of a playback session (OME does not ask again for each segment), which is why tokens are
+short-lived and players get fresh ones with every status poll.
 
 It is on the hot path of every viewer: at most two indexed queries per request, no OME call.
 State changes go to Celery after commit (rooms.tasks) and viewer counts to the cache.
