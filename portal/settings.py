@@ -162,6 +162,14 @@ if not OME_WEBHOOK_SECRET:
     if not DEBUG:
         raise ImproperlyConfigured("Set OME_WEBHOOK_SECRET (the <SecretKey> of OME's AdmissionWebhooks).")
     OME_WEBHOOK_SECRET = "local-webhook-secret"
+# A signed webhook whose `time` is further than this from now is refused as a replay (0: no check).
+OME_WEBHOOK_MAX_AGE = env.int("OME_WEBHOOK_MAX_AGE", default=300)
+# Requests with a bad signature, per client address and window, before the webhook answers 429.
+OME_WEBHOOK_FAILURES_PER_WINDOW = env.int("OME_WEBHOOK_FAILURES_PER_WINDOW", default=30)
+OME_WEBHOOK_FAILURE_WINDOW_SECONDS = env.int("OME_WEBHOOK_FAILURE_WINDOW_SECONDS", default=60)
+# Lifetimes of the browser's single-use publish credential and of private playback tokens.
+PUBLISH_CREDENTIAL_SECONDS = env.int("PUBLISH_CREDENTIAL_SECONDS", default=120)
+PLAYBACK_TOKEN_SECONDS = env.int("PLAYBACK_TOKEN_SECONDS", default=900)
 OME_VHOST = env("OME_VHOST", default="default")
 OME_APP = env("OME_APP", default="app")
 OME_WEBRTC_URL = env("OME_WEBRTC_URL", default="ws://127.0.0.1:3333")

@@ -74,7 +74,7 @@ def signature_is_valid(body: bytes, signature: str | None, secret: str) -> bool:
 
 
 def max_age_seconds() -> int:
-    return int(getattr(settings, "OME_WEBHOOK_MAX_AGE", 300))
+    return settings.OME_WEBHOOK_MAX_AGE
 
 
 # --- Parsing -------------------------------------------------------------------------------

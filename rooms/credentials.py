@@ -33,13 +33,13 @@ EMBED_LINK_MAX_SECONDS = 366 * 24 * 3600
 
 
 def publish_credential_seconds() -> int:
-    return int(getattr(settings, "PUBLISH_CREDENTIAL_SECONDS", 120))
+    return settings.PUBLISH_CREDENTIAL_SECONDS
 
 
 def playback_token_seconds() -> int:
     # Players refresh their token with every status poll, so this only needs to cover the gap
     # between a poll and the connection OME checks.
-    return int(getattr(settings, "PLAYBACK_TOKEN_SECONDS", 900))
+    return settings.PLAYBACK_TOKEN_SECONDS
 
 
 class CredentialError(Exception):

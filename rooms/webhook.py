@@ -27,8 +27,8 @@ MAX_BODY_BYTES = 64 * 1024
 
 def _failures_allowed() -> tuple[int, int]:
     return (
-        int(getattr(settings, "OME_WEBHOOK_FAILURES_PER_WINDOW", 30)),
-        int(getattr(settings, "OME_WEBHOOK_FAILURE_WINDOW_SECONDS", 60)),
+        settings.OME_WEBHOOK_FAILURES_PER_WINDOW,
+        settings.OME_WEBHOOK_FAILURE_WINDOW_SECONDS,
     )
 
 

@@ -21,6 +21,8 @@ _defaults = {
     "OME_RETRY_MAX_ATTEMPTS": "3",
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/test",
     "REDIS_URL": "redis://127.0.0.1:6379/9",
+    # Live-server threads would otherwise keep connections open past their test.
+    "CONN_MAX_AGE": "0",
     "CELERY_TASK_ALWAYS_EAGER": "true",
     "STATIC_MANIFEST": "false",
     "SECURE_SSL_REDIRECT": "false",
