@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import django_filters
+from django.core.exceptions import ValidationError
+from django_filters.fields import IsoDateTimeField
 
 from broadcasts.models import Destination, Platform, Push, PushState
 from portal.models import Membership, Role
 from recordings.models import Recording, RecordingState
 from rooms.models import LiveSession, LiveState, Room, Visibility
+
+
+class UtcIsoDateTimeField(IsoDateTimeField):
+    """ISO 8601 in any UTC offset, compared in UTC (PostgreSQL refuses offsets beyond ±15:59)."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is None:
+            return None
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError("This date and time is out of range.", code="invalid") from None
+
+
+class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
 
 
 class RoomFilter(django_filters.FilterSet):
@@ -51,8 +72,8 @@ class RecordingFilter(django_filters.FilterSet):
 class LiveSessionFilter(django_filters.FilterSet):
     room = django_filters.CharFilter(field_name="room__public_id", help_text="Room id.")
     open = django_filters.BooleanFilter(field_name="ended_at", lookup_expr="isnull", help_text="Still live.")
-    started_after = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
-    started_before = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt")
+    started_after = UtcIsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
+    started_before = UtcIsoDateTimeFilter(field_name="started_at", lookup_expr="lt")
 
     class Meta:
         model = LiveSession

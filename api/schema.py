@@ -1,12 +1,12 @@
 """OpenAPI 3 for the REST API (drf-spectacular): bearer auth, and docs served from the portal
-itself (drf-spectacular-sidecar's Swagger UI and Redoc files, no CDN)."""
+itself (drf-spectacular-sidecar's Swagger UI files, no CDN; its Redoc page would fetch Google fonts)."""
 
 from __future__ import annotations
 
 from django.templatetags.static import static
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import extend_schema
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 DESCRIPTION = """
 Manage an organization's rooms, restreams, recordings and live sessions from a program.
@@ -77,13 +77,3 @@ class SwaggerView(SpectacularSwaggerView):
     @staticmethod
     def _swagger_ui_favicon():
         return static("drf_spectacular_sidecar/swagger-ui-dist/favicon-32x32.png")
-
-
-class RedocView(SpectacularRedocView):
-    title = SCHEMA_SETTINGS["TITLE"]
-    authentication_classes = []
-    permission_classes = []
-
-    @staticmethod
-    def _redoc_standalone():
-        return static("drf_spectacular_sidecar/redoc/bundles/redoc.standalone.js")

@@ -31,7 +31,6 @@ urlpatterns = [
     path("api/v1/", include(router.urls)),
     path("api/schema/", schema.SchemaView.as_view(), name="schema"),
     path("api/docs/", schema.SwaggerView.as_view(url_name="api:schema"), name="docs"),
-    path("api/redoc/", schema.RedocView.as_view(url_name="api:schema"), name="redoc"),
     # The original stack's API (OME REST API v1 shapes)
     path("v1/vhosts/<str:vhost>/apps/<str:app>/streams", compat.streams, name="ome_streams"),
     path("v1/vhosts/<str:vhost>/apps/<str:app>", compat.app_action, name="ome_app_action"),

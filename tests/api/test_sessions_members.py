@@ -39,3 +39,13 @@ def test_the_organization_and_the_token_it_was_asked_with(tokens, team):
     data = tokens[Role.STREAMER].client().get("/api/v1/organization/").json()
     assert data["name"] == "Acme" and data["token_role"] == "streamer" and data["token_name"] == "streamer script"
     assert data["max_rooms"] == team.organization.max_rooms and data["storage_used_bytes"] == 0
+
+
+def test_session_time_filters_take_any_utc_offset_and_refuse_impossible_dates(api, room):
+    LiveSession.objects.create(room=room, started_at=timezone.now() - timedelta(hours=1))
+    # +19:35 is a valid ISO 8601 offset that PostgreSQL would refuse: compared in UTC instead.
+    assert api.get("/api/v1/sessions/", {"started_after": "2000-07-12T19:15:18+19:35"}).json()["count"] == 1
+    assert api.get("/api/v1/sessions/", {"started_before": "2000-07-12T19:15:18-18:58"}).json()["count"] == 0
+    response = api.get("/api/v1/sessions/", {"started_after": "0001-01-01T00:00:00+05:00"})
+    assert response.status_code == 400 and "out of range" in response.json()["started_after"][0]
+    assert api.get("/api/v1/sessions/", {"started_after": "yesterday"}).status_code == 400
