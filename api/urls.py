@@ -3,15 +3,20 @@ original stack's OME-shaped API (`/v1/vhosts/…`), all included at the site roo
 
 from django.urls import include, path, re_path
 from rest_framework.renderers import JSONRenderer
-from rest_framework.routers import DefaultRouter
+from rest_framework.routers import APIRootView, DefaultRouter
 
 from . import compat, schema, views, viewsets
 
 app_name = "api"
 
 
+class _Root(viewsets.TenantAPIMixin, APIRootView):
+    """GET /api/v1/: the API's lists, for a valid token (never Django's session or password auth)."""
+
+
 class _Router(DefaultRouter):
     include_format_suffixes = False
+    APIRootView = _Root
 
 
 router = _Router(root_renderers=[JSONRenderer])

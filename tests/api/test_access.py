@@ -3,6 +3,7 @@ a missing, wrong or revoked token is 401."""
 
 from __future__ import annotations
 
+from base64 import b64encode
 from dataclasses import dataclass
 
 import pytest
@@ -13,7 +14,7 @@ from broadcasts.models import Destination, Platform, Push, PushState
 from portal.models import ROLE_RANK, Membership, Role
 from rooms.models import LiveSession, Visibility
 
-from ..factories import RoomFactory
+from ..factories import PASSWORD, RoomFactory
 from .conftest import ROLES, finished_recording
 
 
@@ -179,3 +180,14 @@ def test_a_revoked_token_stops_working_at_once(tokens, team):
     owner = Membership.objects.get(organization=team.organization, user=team.owner)
     services.revoke_api_token(actor=owner, api_token=tokens[Role.ADMIN].api_token)
     assert client.get("/api/v1/rooms/").status_code == 401
+
+
+def test_the_api_root_lists_the_resources_for_a_token_only(api, client, team):
+    root = api.get("/api/v1/")
+    assert root.status_code == 200
+    assert root.json()["rooms"] == "http://testserver/api/v1/rooms/"
+    assert client.get("/api/v1/").status_code == 401
+    # Django's own password auth is not an API credential: no password guessing through the API.
+    password = "Basic " + b64encode(f"{team.owner.email}:{PASSWORD}".encode()).decode()
+    assert client.get("/api/v1/", HTTP_AUTHORIZATION=password).status_code == 401
+    assert client.get("/api/v1/rooms/", HTTP_AUTHORIZATION=password).status_code == 401
