@@ -8,8 +8,10 @@
   const root = document.getElementById("player-root");
   const message = document.getElementById("player-message");
   const POLL_MS = 3000;
+  // OME serves a browser-published stream about 5 s after the publisher connects: retry often
+  // enough to start soon after it exists, with a little backoff so OME is not hammered.
   const RETRY_MIN_MS = 1000;
-  const RETRY_MAX_MS = 8000;
+  const RETRY_MAX_MS = 1500;
 
   let roomState = "unknown";
   let player = null;

@@ -5,6 +5,9 @@ import socket
 import threading
 
 import pytest
+from django.db import connection
+
+from portal.ome.reconcile import reconcile
 
 
 class _Pages(http.server.BaseHTTPRequestHandler):
@@ -46,3 +49,32 @@ def other_origin():
     yield server
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def webhooked_ome(portal_ome, live_server, settings):
+    """The emulator asking the live portal's admission webhook, and browsers sent to it for media."""
+    portal_ome.config(webhook_url=live_server.url + "/ome/admission", webhook_secret=settings.OME_WEBHOOK_SECRET)
+    settings.OME_WEBRTC_URL = portal_ome.signalling_url
+    settings.OME_LLHLS_URL = portal_ome.llhls_url
+    yield portal_ome
+    portal_ome.reset()  # its closing webhooks reach the portal while the test database is still there
+
+
+@pytest.fixture
+def reconcile_loop(portal_ome):
+    """The reconcile loop, as Celery beat runs it in production, twice a second."""
+    stop = threading.Event()
+
+    def loop():
+        try:
+            while not stop.wait(0.5):
+                reconcile()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(10)

@@ -13,16 +13,6 @@ from ..conftest import sign_in
 pytestmark = [pytest.mark.browser, pytest.mark.emulator, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def webhooked_ome(ome, live_server, settings):
-    ome.config(webhook_url=live_server.url + "/ome/admission", webhook_secret=settings.OME_WEBHOOK_SECRET)
-    settings.OME_API_URL = ome.api_url
-    settings.OME_WEBRTC_URL = ome.signalling_url
-    settings.OME_LLHLS_URL = ome.llhls_url
-    yield ome
-    ome.reset()  # its closing webhooks reach the portal while the test database is still there
-
-
 def test_a_member_goes_live_from_the_browser_with_a_single_use_credential(
     live_server, browser_context, page, team, room, webhooked_ome
 ):

@@ -2,36 +2,12 @@
 starts it and watches its state change without reloading; records the live room and plays the
 finished file in the browser."""
 
-import threading
-
 import pytest
-from django.db import connection
 from playwright.sync_api import expect
-
-from portal.ome.reconcile import reconcile
 
 from ..conftest import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.emulator, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def reconcile_loop(portal_ome):
-    """The reconcile loop, as Celery beat runs it in production, twice a second."""
-    stop = threading.Event()
-
-    def loop():
-        try:
-            while not stop.wait(0.5):
-                reconcile()
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(10)
 
 
 def test_a_streamer_restreams_and_sees_the_state_change_without_reloading(

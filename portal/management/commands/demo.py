@@ -9,6 +9,8 @@ from rooms.services import create_room
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo-password"
 DEMO_ROOM = "demo"
+# `make run` serves a page on this port that embeds the demo room: "another site".
+DEMO_SITE_ORIGINS = "http://127.0.0.1:8001\nhttp://localhost:8001"
 
 
 class Command(BaseCommand):
@@ -24,7 +26,13 @@ class Command(BaseCommand):
         organization, _ = Organization.objects.get_or_create(slug="demo", defaults={"name": "Demo Organization"})
         Membership.objects.get_or_create(user=user, organization=organization, defaults={"role": Role.OWNER})
         if not Room.objects.filter(public_id=DEMO_ROOM).exists():
-            create_room(organization=organization, created_by=user, public_id=DEMO_ROOM, title="Demo room")
+            create_room(
+                organization=organization,
+                created_by=user,
+                public_id=DEMO_ROOM,
+                title="Demo room",
+                allowed_embed_origins=DEMO_SITE_ORIGINS,
+            )
         self.stdout.write(
             self.style.SUCCESS(
                 f"\n  Demo login:  {DEMO_EMAIL}  /  {DEMO_PASSWORD}   (staff: /admin/ works too)\n  Demo room:   /rooms/{DEMO_ROOM}/\n"
