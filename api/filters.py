@@ -52,6 +52,8 @@ class DestinationFilter(django_filters.FilterSet):
 class PushFilter(django_filters.FilterSet):
     room = django_filters.CharFilter(field_name="room__public_id", help_text="Room id.")
     state = django_filters.MultipleChoiceFilter(choices=PushState.choices, help_text="Repeat for several states.")
+    # A plain number, not a choice among all destinations: another organization's ids must look like no ids.
+    destination = django_filters.NumberFilter(field_name="destination_id", help_text="Destination id.")
     external_id = django_filters.CharFilter()
 
     class Meta:

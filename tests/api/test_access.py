@@ -191,3 +191,10 @@ def test_the_api_root_lists_the_resources_for_a_token_only(api, client, team):
     password = "Basic " + b64encode(f"{team.owner.email}:{PASSWORD}".encode()).decode()
     assert client.get("/api/v1/", HTTP_AUTHORIZATION=password).status_code == 401
     assert client.get("/api/v1/rooms/", HTTP_AUTHORIZATION=password).status_code == 401
+
+
+def test_filtering_by_another_organizations_destination_looks_like_filtering_by_none(api, other_api, objects):
+    theirs = other_api.get("/api/v1/pushes/", {"destination": objects["destination"]})
+    nobody = other_api.get("/api/v1/pushes/", {"destination": 999999})
+    assert theirs.status_code == nobody.status_code == 200
+    assert theirs.json() == nobody.json() == {"count": 0, "next": None, "previous": None, "results": []}
