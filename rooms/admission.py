@@ -356,7 +356,7 @@ def _room_id_of_stream(stream: str) -> str:
 def _room_for_stream(stream: str):
     return (
         Room.objects.filter(public_id=_room_id_of_stream(stream))
-        .only("pk", "public_id", "visibility", "organization_id", "embed_link_generation")
+        .only("pk", "public_id", "visibility", "organization_id", "embed_link_generation", "live_state")
         .first()
     )
 
@@ -389,7 +389,9 @@ def _admit_viewer(request: AdmissionRequest) -> Answer:
         ).exists():
             return refuse("you are no longer a member of this room's organization")
     protocol = "llhls" if url.is_llhls else request.protocol
-    if protocol in VIEWER_PROTOCOLS:
+    # Only while OME lists the stream: before that OME refuses the play after this answer and
+    # never reports a closing, so players retrying while a room starts would count forever.
+    if protocol in VIEWER_PROTOCOLS and room.live_state == LiveState.LIVE:
         viewers.joined(
             room_id=room.pk,
             public_id=room.public_id,

@@ -120,6 +120,8 @@ def test_the_browser_publisher_goes_live_with_the_credential_from_its_page(webho
 
 def test_viewers_are_counted_while_they_watch(webhooked_ome, room):
     webhooked_ome.publish(_rtmp(webhooked_ome, room.stream_key))
+    webhooked_ome.play(f"{webhooked_ome.signalling_url}/app/acme-live")  # before the portal saw it live: not counted
+    reconcile()  # the loop confirms the stream OME lists: the room is live
     first = webhooked_ome.play(f"{webhooked_ome.signalling_url}/app/acme-live")
     webhooked_ome.play(f"{webhooked_ome.llhls_url}/app/acme-live/llhls.m3u8")
     assert viewers.counts([room.pk]) == {room.pk: 2}
