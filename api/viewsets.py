@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from django.core.exceptions import SuspiciousFileOperation
-from django.http import Http404
 from django.urls import reverse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
@@ -30,9 +28,8 @@ from broadcasts.models import Destination, Push
 from portal.errors import PortalError
 from portal.models import Membership, Role
 from recordings import services as recording_services
-from recordings import storage
 from recordings.models import Recording
-from recordings.ranges import serve_file
+from recordings.ranges import serve_recording
 from rooms import credentials
 from rooms import selectors as room_selectors
 from rooms import services as room_services
@@ -462,20 +459,7 @@ class RecordingViewSet(
     @action(detail=True, methods=["get"])
     def file(self, request, pk=None):
         recording = self.get_object()
-        if not recording.is_playable:
-            raise Http404("This recording has no file yet.")
-        try:
-            path = storage.local_path(recording.file_path)
-        except SuspiciousFileOperation:
-            raise Http404("This recording's file is not in the recordings folder.") from None
-        if not path.is_file():
-            raise Http404("This recording's file is missing from the recordings folder.")
-        return serve_file(
-            request,
-            path,
-            download_name=f"{recording.room.public_id}-{recording.file_name}",
-            as_attachment=request.query_params.get("download") == "1",
-        )
+        return serve_recording(request, recording, as_attachment=request.query_params.get("download") == "1")
 
 
 @extend_schema_view(

@@ -46,6 +46,7 @@ def server_environment(database_url: str, redis_url: str) -> dict[str, str]:
         SECRET_KEY="bench-" + secrets.token_urlsafe(32),
         FIELD_ENCRYPTION_KEY=key,
         OME_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        OME_API_TOKEN="bench-ome-token",
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
         CELERY_TASK_ALWAYS_EAGER="false",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from portal.celery import enqueue_on_commit
 from portal.errors import Conflict, LimitReached, NotAllowed
 from portal.ome.client import PushInfo
 
@@ -32,10 +33,6 @@ _OME_STATES = {
 DESTINATION_FAILED = (
     "The destination refused the stream or could not be reached. Check the server URL and the stream key, then retry."
 )
-
-
-def _enqueue(task, *args) -> None:
-    transaction.on_commit(lambda: task.delay(*args))
 
 
 # --- Destinations ------------------------------------------------------------------------------
@@ -162,7 +159,7 @@ def _save_new_push(push: Push, *, conflict: str) -> Push:
             push.save()
     except IntegrityError:
         raise Conflict(conflict) from None
-    _enqueue(start_push_task, push.pk)
+    enqueue_on_commit(start_push_task, push.pk)
     return push
 
 
@@ -174,7 +171,7 @@ def stop_push(*, push: Push) -> Push:
         return push
     push.state = PushState.STOPPING
     push.save(update_fields=["state", "updated_at"])
-    _enqueue(stop_push_task, push.pk)
+    enqueue_on_commit(stop_push_task, push.pk)
     return push
 
 

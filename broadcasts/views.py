@@ -10,6 +10,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from portal.errors import PortalError
+from portal.responses import action_answer
 from portal.tenancy import get_for_organization_or_404, get_member_object_or_404, member_required
 from rooms.models import Room
 
@@ -38,22 +39,12 @@ def _push(request, room: Room, push_id: int) -> Push:
     )
 
 
-def _wants_json(request) -> bool:
-    return "application/json" in request.headers.get("Accept", "")
-
-
 def _answer(request, room: Room, *, push: Push | None = None, error: PortalError | None = None, done: str = ""):
-    if _wants_json(request):
-        if error is not None:
-            return JsonResponse({"detail": error.message}, status=error.status_code)
-        if push is not None:
-            push.refresh_from_db()  # with eager tasks (local runs) OME has already answered
-        return JsonResponse(selectors.push_status(push))
-    if error is not None:
-        messages.error(request, error.message)
-    elif done:
-        messages.success(request, done)
-    return redirect("rooms:detail", public_id=room.public_id)
+    data = None
+    if push is not None and error is None:
+        push.refresh_from_db()  # with eager tasks (local runs) OME has already answered
+        data = selectors.push_status(push)
+    return action_answer(request, back_to=room.get_absolute_url(), data=data, error=error, done=done)
 
 
 @never_cache

@@ -9,3 +9,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+def enqueue_on_commit(task, *args) -> None:
+    """Queue `task` once the current transaction commits, so it never sees an uncommitted row."""
+    from django.db import transaction
+
+    transaction.on_commit(lambda: task.delay(*args))

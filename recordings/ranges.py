@@ -6,7 +6,10 @@ import mimetypes
 import re
 from pathlib import Path
 
-from django.http import FileResponse, HttpResponse, StreamingHttpResponse
+from django.core.exceptions import SuspiciousFileOperation
+from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
+
+from . import storage
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 CHUNK = 64 * 1024
@@ -66,3 +69,17 @@ def serve_file(request, path: Path, *, download_name: str, as_attachment: bool) 
     response["Content-Disposition"] = f'{disposition}; filename="{download_name}"'
     response["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+def serve_recording(request, recording, *, as_attachment: bool) -> HttpResponse:
+    """A finished recording's file (UI and API alike); 404 unless it is finished and on disk."""
+    if not recording.is_playable:
+        raise Http404("This recording has no file yet.")
+    try:
+        path = storage.local_path(recording.file_path)
+    except SuspiciousFileOperation:
+        raise Http404("This recording's file is not in the recordings folder.") from None
+    if not path.is_file():
+        raise Http404("This recording's file is missing from the recordings folder.")
+    download_name = f"{recording.room.public_id}-{recording.file_name}"
+    return serve_file(request, path, download_name=download_name, as_attachment=as_attachment)

@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from portal.celery import enqueue_on_commit
 from portal.errors import Conflict, LimitReached, NotAllowed
 from portal.ome.client import RecordInfo
 
@@ -28,10 +29,6 @@ _OME_STATES = {
 RECORDING_FAILED = "The media server could not record this stream."
 # How long OME may take to write the info file after a record ended before we call it lost.
 FINISH_GRACE_SECONDS = 120
-
-
-def _enqueue(task, *args) -> None:
-    transaction.on_commit(lambda: task.delay(*args))
 
 
 def storage_used_bytes(organization) -> int:
@@ -73,7 +70,7 @@ def start_recording(*, room, requested_by=None, external_id: str = "") -> Record
             recording.save()
     except IntegrityError:
         raise Conflict("This room is already being recorded.") from None
-    _enqueue(start_recording_task, recording.pk)
+    enqueue_on_commit(start_recording_task, recording.pk)
     return recording
 
 
@@ -84,7 +81,7 @@ def stop_recording(*, recording: Recording) -> Recording:
         return recording
     recording.state = RecordingState.STOPPING
     recording.save(update_fields=["state", "updated_at"])
-    _enqueue(stop_recording_task, recording.pk)
+    enqueue_on_commit(stop_recording_task, recording.pk)
     return recording
 
 

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from django.contrib import messages
-from django.core.exceptions import SuspiciousFileOperation
-from django.http import Http404, JsonResponse
-from django.shortcuts import redirect, render
+from django.http import JsonResponse
+from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from portal.errors import PortalError
+from portal.responses import action_answer
 from portal.tenancy import get_for_organization_or_404, get_member_object_or_404, member_required
 from rooms.models import Room
 
-from . import selectors, services, storage
+from . import selectors, services
 from .models import Recording
-from .ranges import serve_file
+from .ranges import serve_recording
 
 
 def _room(request, public_id: str) -> Room:
@@ -29,20 +28,8 @@ def _recording(request, room: Room, recording_id: int) -> Recording:
     )
 
 
-def _wants_json(request) -> bool:
-    return "application/json" in request.headers.get("Accept", "")
-
-
 def _answer(request, room: Room, *, error: PortalError | None = None, done: str = ""):
-    if _wants_json(request):
-        if error is not None:
-            return JsonResponse({"detail": error.message}, status=error.status_code)
-        return JsonResponse({"detail": done})
-    if error is not None:
-        messages.error(request, error.message)
-    elif done:
-        messages.success(request, done)
-    return redirect("rooms:detail", public_id=room.public_id)
+    return action_answer(request, back_to=room.get_absolute_url(), error=error, done=done)
 
 
 @never_cache
@@ -102,17 +89,4 @@ def recording_detail(request, public_id: str, recording_id: int):
 def recording_file(request, public_id: str, recording_id: int):
     room = _room(request, public_id)
     recording = _recording(request, room, recording_id)
-    if not recording.is_playable:
-        raise Http404("This recording has no file yet.")
-    try:
-        path = storage.local_path(recording.file_path)
-    except SuspiciousFileOperation:
-        raise Http404("This recording's file is not in the recordings folder.") from None
-    if not path.is_file():
-        raise Http404("This recording's file is missing from the recordings folder.")
-    return serve_file(
-        request,
-        path,
-        download_name=f"{room.public_id}-{recording.file_name}",
-        as_attachment=request.GET.get("download") == "1",
-    )
+    return serve_recording(request, recording, as_attachment=request.GET.get("download") == "1")

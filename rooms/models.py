@@ -9,6 +9,7 @@ import string
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
 
 from portal.crypto import EncryptedTextField, mask, secret_digest
@@ -126,6 +127,9 @@ class Room(models.Model):
 
     def __str__(self) -> str:
         return self.public_id
+
+    def get_absolute_url(self) -> str:
+        return reverse("rooms:detail", args=[self.public_id])
 
     def set_stream_key(self, key: str) -> None:
         self.stream_key = key
