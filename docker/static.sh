@@ -14,6 +14,7 @@ cd "$(dirname "$0")/.."
 export SECRET_KEY="${SECRET_KEY:-build-time-only}"
 export FIELD_ENCRYPTION_KEY="${FIELD_ENCRYPTION_KEY:-build-time-only}"
 export OME_WEBHOOK_SECRET="${OME_WEBHOOK_SECRET:-build-time-only}"
+export OME_API_TOKEN="${OME_API_TOKEN:-build-time-only}"
 export STATIC_MANIFEST=true
 
 case "${1:-collect}" in

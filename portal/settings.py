@@ -162,7 +162,12 @@ INVITATION_DAYS = env.int("INVITATION_DAYS", default=7)
 
 # OvenMediaEngine
 OME_API_URL = env("OME_API_URL", default="http://127.0.0.1:8081")
-OME_API_TOKEN = env("OME_API_TOKEN", default=env("API_ACCESS_TOKEN", default="ome-access-token"))
+# OME's <AccessToken>; it also opens the original stack's /v1/ API to every organization.
+OME_API_TOKEN = env("OME_API_TOKEN", default=env("API_ACCESS_TOKEN", default=""))
+if not OME_API_TOKEN:
+    if not DEBUG:
+        raise ImproperlyConfigured("Set OME_API_TOKEN (or API_ACCESS_TOKEN): the <AccessToken> of OME's REST API.")
+    OME_API_TOKEN = "ome-access-token"
 OME_API_TIMEOUT = env.float("OME_API_TIMEOUT", default=5.0)
 OME_WEBHOOK_SECRET = env("OME_WEBHOOK_SECRET", default="")
 if not OME_WEBHOOK_SECRET:

@@ -72,16 +72,6 @@ def finished_recording(room, name: str = "rec.mp4", *, content: bytes = CONTENT)
     )
 
 
-@pytest.fixture
-def portal_ome(ome, settings):
-    """The OME emulator (reset) with the portal pointed at it: its API, token and recordings folder."""
-    settings.OME_API_URL = ome.api_url
-    settings.OME_API_TOKEN = ome.token
-    settings.RECORDINGS_DIR = ome.recordings_dir
-    settings.OME_RECORDINGS_DIR = ""
-    return ome
-
-
 def go_live(ome, room) -> None:
     """The room's stream is in OME (an RTMP publish) and the reconcile loop has seen it."""
     from portal.ome.reconcile import reconcile

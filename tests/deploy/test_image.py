@@ -115,6 +115,7 @@ def test_no_secret_is_baked_into_the_image():
         "SECRET_KEY",
         "FIELD_ENCRYPTION_KEY",
         "OME_WEBHOOK_SECRET",
+        "OME_API_TOKEN",
     ]
 
 
