@@ -339,8 +339,7 @@ def _publisher_closed(request: AdmissionRequest) -> None:
     if not holder or holder.get("client") != request.client:
         return  # a refused publisher (or one the portal never admitted) leaves the live alone
     cache.delete(key)
-    room_id = holder["room"]
-    viewers.reset([room_id])
+    room_id = holder["room"]  # going offline also clears the room's viewer count
     transaction.on_commit(lambda: tasks.publish_closed.delay(room_id))
 
 
