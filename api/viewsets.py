@@ -8,9 +8,6 @@ gates each action (`roles`); services decide everything else and their refusals 
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
-from django.urls import reverse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
@@ -25,7 +22,6 @@ from rest_framework.views import APIView
 
 from broadcasts import services as broadcast_services
 from broadcasts.models import Destination, Push
-from portal.errors import PortalError
 from portal.models import Membership, Role
 from recordings import services as recording_services
 from recordings.models import Recording
@@ -33,7 +29,7 @@ from recordings.ranges import serve_recording
 from rooms import credentials
 from rooms import selectors as room_selectors
 from rooms import services as room_services
-from rooms.models import LiveSession, Room, Visibility
+from rooms.models import LiveSession, Room
 
 from . import filters, serializers
 from .authentication import BearerTokenAuthentication
@@ -232,12 +228,10 @@ class RoomViewSet(TenantAPIMixin, viewsets.ModelViewSet):
         room = self.get_object()
         serializer = serializers.EmbedLinkRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        if room.visibility != Visibility.PRIVATE:
-            raise PortalError("This room is not private: its player and embed code work without a link.")
         token, link = credentials.mint_embed_link(
             room=room, lifetime_seconds=serializer.validated_data["lifetime_seconds"]
         )
-        url = request.build_absolute_uri(f"{reverse('embed', args=[room.public_id])}?{urlencode({'link': token})}")
+        url = room_selectors.embed_link_url(request=request, room=room, token=token)
         data = {"url": url, "snippet": room_selectors.embed_snippet(url), "expires_at": link.expires}
         return Response(serializers.EmbedLinkSerializer(data).data, status=status.HTTP_201_CREATED)
 

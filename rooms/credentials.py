@@ -23,6 +23,8 @@ from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
 
+from portal.errors import PortalError
+
 PUBLISH_SALT = "rooms.publish-credential"
 PLAYBACK_SALT = "rooms.playback-token"
 EMBED_LINK_SALT = "rooms.embed-link"
@@ -100,6 +102,10 @@ class EmbedLink:
 
 
 def mint_embed_link(*, room, lifetime_seconds: int) -> tuple[str, EmbedLink]:
+    from .models import Visibility
+
+    if room.visibility != Visibility.PRIVATE:
+        raise PortalError("This room is not private: its watch link and embed code work without a signed link.")
     if not EMBED_LINK_MIN_SECONDS <= lifetime_seconds <= EMBED_LINK_MAX_SECONDS:
         raise ValueError("an embed link lives between an hour and a year")
     link = EmbedLink(room.pk, room.embed_link_generation, int(time.time()) + lifetime_seconds)

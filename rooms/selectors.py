@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.urls import reverse
 
 from . import credentials, endpoints, panels
@@ -103,3 +105,8 @@ def room_page_extras(*, room: Room, request) -> dict:
         "sessions": recent_sessions(room=room),
         "panels": panels.render_panels(room=room, request=request),
     }
+
+
+def embed_link_url(*, request, room: Room, token: str) -> str:
+    """The absolute /embed/ID URL carrying a signed embed link."""
+    return request.build_absolute_uri(f"{reverse('embed', args=[room.public_id])}?{urlencode({'link': token})}")

@@ -83,14 +83,15 @@ def room_detail(request, public_id: str):
 def embed_link_create(request, public_id: str):
     """A signed, expiring embed link that plays this private room for anyone who has it."""
     room = _room_for_member(request, public_id)
-    if room.visibility != Visibility.PRIVATE:
-        messages.error(request, "This room is not private: its watch link and embed code work without a signed link.")
-        return _render_detail(request, room, status=400)
     form = EmbedLinkForm(request.POST)
     if not form.is_valid():
         return _render_detail(request, room, status=400, embed_link_form=form)
-    token, link = credentials.mint_embed_link(room=room, lifetime_seconds=form.cleaned_data["lifetime"])
-    url = request.build_absolute_uri(f"{reverse('embed', args=[room.public_id])}?{urlencode({'link': token})}")
+    try:
+        token, link = credentials.mint_embed_link(room=room, lifetime_seconds=form.cleaned_data["lifetime"])
+    except PortalError as error:
+        messages.error(request, error.message)
+        return _render_detail(request, room, status=400)
+    url = selectors.embed_link_url(request=request, room=room, token=token)
     return _render_detail(
         request,
         room,
