@@ -8,12 +8,19 @@ from django.core.cache import cache
 
 from portal.models import Membership
 from rooms import credentials, viewers
-from rooms.models import Visibility
+from rooms.models import LiveState, Visibility
 
 from .admission_helpers import play
 
 WEBRTC = "ws://ome.example.com:3333/app/{id}"
 LLHLS = "http://ome.example.com:3333/app/{id}/llhls.m3u8"
+
+
+@pytest.fixture(autouse=True)
+def _room_is_live(room):
+    """Players watch a room OME lists as live (the reconcile loop has confirmed it)."""
+    room.live_state = LiveState.LIVE
+    room.save()
 
 
 @pytest.fixture
@@ -140,6 +147,16 @@ def test_llhls_players_are_counted_by_address_whatever_connection_closes(client,
     play(client, url, protocol="LLHLS", status="closing", new_url=url, address="198.51.100.1", port=7999)
     play(client, url, protocol="LLHLS", status="closing", new_url=url, address="198.51.100.1", port=7998)
     assert viewers.counts([room.pk]) == {room.pk: 1}
+
+
+def test_players_admitted_while_a_room_is_starting_are_not_counted(client, room):
+    # OME refuses them right after (no stream yet) and never sends their closing.
+    room.live_state = LiveState.STARTING
+    room.save()
+    url = WEBRTC.format(id=room.public_id)
+    for port in (5101, 5102, 5103):
+        assert play(client, url, port=port).json()["allowed"] is True
+    assert viewers.counts([room.pk]) == {room.pk: 0}
 
 
 def test_thumbnail_requests_are_not_viewers(client, room):
