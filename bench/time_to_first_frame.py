@@ -31,19 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ome_emulator.testing import EmulatorProcess  # noqa: E402
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--autoplay-policy=no-user-gesture-required",
-]
 FIRST_FRAME = "() => { const v = document.querySelector('#player-root video'); return v && v.videoWidth > 0 && v.currentTime > 0; }"
 
 
@@ -94,7 +83,7 @@ def measure(base: str, runs: int) -> list[float]:
 
     results = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         streamer = browser.new_context(permissions=["camera", "microphone"])
         publisher = streamer.new_page()
         publisher.goto(f"{base}/accounts/login/")

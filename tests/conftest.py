@@ -12,21 +12,8 @@ from django.test import Client
 from portal.models import Membership, Organization, Role, User
 
 from .celery_worker import celery_worker  # noqa: F401 — a fixture, for tests about the queue
+from .chromium import CHROMIUM, CHROMIUM_ARGS
 from .factories import MembershipFactory, OrganizationFactory, RoomFactory, UserFactory
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--autoplay-policy=no-user-gesture-required",
-]
 
 
 @pytest.fixture(autouse=True)
