@@ -11,30 +11,27 @@ from django.views.decorators.http import require_POST
 
 from portal.errors import PortalError
 from portal.responses import action_answer
-from portal.tenancy import get_for_organization_or_404, get_member_object_or_404, member_required
+from portal.tenancy import get_for_organization_or_404, member_required
 from rooms.models import Room
+from rooms.selectors import ROOM_IN_URL as ROOM
 
 from . import selectors, services
 from .forms import DestinationForm
 from .models import Destination, Push
 
 
-def _room(request, public_id: str) -> Room:
-    return get_member_object_or_404(request, Room.objects.select_related("organization"), public_id=public_id)
-
-
-def _destination(request, room: Room, destination_id: int) -> Destination:
+def _destination(room: Room, destination_id: int) -> Destination:
     return get_for_organization_or_404(
         Destination.objects.filter(room=room).select_related("room__organization"),
-        request.organization,
+        room.organization,
         pk=destination_id,
     )
 
 
-def _push(request, room: Room, push_id: int) -> Push:
+def _push(room: Room, push_id: int) -> Push:
     return get_for_organization_or_404(
         Push.objects.filter(room=room).select_related("room__organization", "destination"),
-        request.organization,
+        room.organization,
         pk=push_id,
     )
 
@@ -48,9 +45,8 @@ def _answer(request, room: Room, *, push: Push | None = None, error: PortalError
 
 
 @never_cache
-@member_required()
-def restream_status(request, public_id: str):
-    room = _room(request, public_id)
+@member_required(of=ROOM)
+def restream_status(request, room: Room):
     return JsonResponse(selectors.restream_status(room=room))
 
 
@@ -75,21 +71,19 @@ def _destination_form(request, room: Room, destination: Destination | None):
     return render(request, "broadcasts/destination_form.html", context, status=status)
 
 
-@member_required()
-def destination_create(request, public_id: str):
-    return _destination_form(request, _room(request, public_id), None)
+@member_required(of=ROOM)
+def destination_create(request, room: Room):
+    return _destination_form(request, room, None)
 
 
-@member_required()
-def destination_edit(request, public_id: str, destination_id: int):
-    room = _room(request, public_id)
-    return _destination_form(request, room, _destination(request, room, destination_id))
+@member_required(of=ROOM)
+def destination_edit(request, room: Room, destination_id: int):
+    return _destination_form(request, room, _destination(room, destination_id))
 
 
-@member_required()
-def destination_delete(request, public_id: str, destination_id: int):
-    room = _room(request, public_id)
-    destination = _destination(request, room, destination_id)
+@member_required(of=ROOM)
+def destination_delete(request, room: Room, destination_id: int):
+    destination = _destination(room, destination_id)
     if request.method != "POST":
         return render(request, "broadcasts/destination_delete.html", {"room": room, "destination": destination})
     try:
@@ -100,10 +94,9 @@ def destination_delete(request, public_id: str, destination_id: int):
 
 
 @require_POST
-@member_required()
-def push_start(request, public_id: str, destination_id: int):
-    room = _room(request, public_id)
-    destination = _destination(request, room, destination_id)
+@member_required(of=ROOM)
+def push_start(request, room: Room, destination_id: int):
+    destination = _destination(room, destination_id)
     try:
         push = services.start_push(destination=destination, requested_by=request.user)
     except PortalError as error:
@@ -112,19 +105,17 @@ def push_start(request, public_id: str, destination_id: int):
 
 
 @require_POST
-@member_required()
-def push_stop(request, public_id: str, push_id: int):
-    room = _room(request, public_id)
-    push = services.stop_push(push=_push(request, room, push_id))
+@member_required(of=ROOM)
+def push_stop(request, room: Room, push_id: int):
+    push = services.stop_push(push=_push(room, push_id))
     return _answer(request, room, push=push, done="Stopping the restream.")
 
 
 @require_POST
-@member_required()
-def push_retry(request, public_id: str, push_id: int):
-    room = _room(request, public_id)
+@member_required(of=ROOM)
+def push_retry(request, room: Room, push_id: int):
     try:
-        push = services.retry_push(push=_push(request, room, push_id), requested_by=request.user)
+        push = services.retry_push(push=_push(room, push_id), requested_by=request.user)
     except PortalError as error:
         return _answer(request, room, error=error)
     return _answer(request, room, push=push, done="Restream requested again.")

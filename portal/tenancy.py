@@ -9,6 +9,7 @@ pushes or recordings.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import wraps
 from typing import TYPE_CHECKING, TypeVar
 
@@ -83,8 +84,33 @@ class CurrentOrganizationMiddleware:
         return self.get_response(request)
 
 
-def member_required(role: str | None = None):
-    """Require a signed-in member of the current organization, with `role` or above."""
+@dataclass(frozen=True)
+class TenantObject:
+    """How a member view finds the one tenant object its URL names.
+
+    `queryset` holds the candidates, `field` is matched against the URL keyword argument
+    `url_kwarg`, and the object reaches the view as the keyword argument `arg`.
+    """
+
+    queryset: models.QuerySet
+    field: str
+    url_kwarg: str
+    arg: str
+
+
+def member_required(role: str | None = None, *, of: TenantObject | None = None):
+    """Require a signed-in member with `role` or above: the one gate of every member view.
+
+    Without `of`, the view is about the selected organization itself (room list, new room,
+    members, API tokens): the role is the user's role there.
+
+    With `of`, the view is about one object named in its URL. The object is looked up among
+    all of the user's organizations (anyone else gets a 404) and the role checked is the user's
+    role in **the object's organization** — never the selected one's, which may be another
+    organization where the user has more rights. For this request only, `request.membership`
+    and `request.organization` are the object's; the organization selected in the session is
+    left alone (a view that wants to switch it on navigation calls `switch_organization`).
+    """
 
     def decorator(view):
         @wraps(view)
@@ -93,7 +119,12 @@ def member_required(role: str | None = None):
                 from django.contrib.auth.views import redirect_to_login
 
                 return redirect_to_login(request.get_full_path())
-            if not request.membership:
+            if of is not None:
+                obj, membership = _member_object_or_404(request, of, kwargs.pop(of.url_kwarg))
+                request.membership = membership
+                request.organization = membership.organization
+                kwargs[of.arg] = obj
+            elif not request.membership:
                 return redirect("org_create")
             if role is not None and not request.membership.has_role(role):
                 raise PermissionDenied(f"This needs the {role} role or above.")
@@ -104,26 +135,20 @@ def member_required(role: str | None = None):
     return decorator
 
 
-def get_member_object_or_404(request, model_or_qs, **lookup):
-    """Load a tenant object for a signed-in member.
-
-    Looks in the current organization first; a user who belongs to several organizations and
-    opens a link to another of theirs is switched to it. Anyone else gets a 404.
-    """
-    queryset = model_or_qs if isinstance(model_or_qs, models.QuerySet) else model_or_qs.objects.all()
-    try:
-        return get_for_organization_or_404(queryset, request.organization, **lookup)
-    except Http404:
-        other_org_ids = list(memberships_of(request.user).values_list("organization_id", flat=True))
-        obj = queryset.filter(**{f"{queryset.model.organization_lookup}__in": other_org_ids}, **lookup).first()
-        if obj is None:
-            raise
-        switch_organization(request, _organization_id_of(obj))
-        return obj
+def _member_object_or_404(request, spec: TenantObject, value) -> tuple[models.Model, Membership]:
+    memberships = {membership.organization_id: membership for membership in memberships_of(request.user)}
+    queryset = spec.queryset.all()
+    lookup = queryset.model.organization_lookup
+    obj = queryset.filter(**{f"{lookup}__in": list(memberships), spec.field: value}).first()
+    if obj is None:
+        raise Http404(f"No {queryset.model._meta.verbose_name} matches the given query.")
+    return obj, memberships[organization_id_of(obj)]
 
 
-def _organization_id_of(obj) -> int:
+def organization_id_of(obj) -> int:
+    """The pk of the organization a tenant object belongs to (its `organization_lookup`)."""
+    *path, last = obj.organization_lookup.split("__")
     target = obj
-    for part in obj.organization_lookup.split("__"):
+    for part in path:
         target = getattr(target, part)
-    return target.pk
+    return getattr(target, f"{last}_id")

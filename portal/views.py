@@ -42,7 +42,7 @@ def home(request):
     if "room" in request.GET:
         from rooms.views import publisher
 
-        return publisher(request, request.GET["room"])
+        return publisher(request, public_id=request.GET["room"])
     live_rooms = Room.objects.listed().live().select_related("organization").order_by("-live_since")[:24]
     return render(request, "home.html", {"live_rooms": live_rooms})
 

@@ -10,21 +10,18 @@ from django.views.decorators.http import require_POST
 
 from portal.errors import PortalError
 from portal.responses import action_answer
-from portal.tenancy import get_for_organization_or_404, get_member_object_or_404, member_required
+from portal.tenancy import get_for_organization_or_404, member_required
 from rooms.models import Room
+from rooms.selectors import ROOM_IN_URL as ROOM
 
 from . import selectors, services
 from .models import Recording
 from .ranges import serve_recording
 
 
-def _room(request, public_id: str) -> Room:
-    return get_member_object_or_404(request, Room.objects.select_related("organization"), public_id=public_id)
-
-
-def _recording(request, room: Room, recording_id: int) -> Recording:
+def _recording(room: Room, recording_id: int) -> Recording:
     return get_for_organization_or_404(
-        Recording.objects.filter(room=room).select_related("room__organization"), request.organization, pk=recording_id
+        Recording.objects.filter(room=room).select_related("room__organization"), room.organization, pk=recording_id
     )
 
 
@@ -33,10 +30,9 @@ def _answer(request, room: Room, *, error: PortalError | None = None, done: str 
 
 
 @never_cache
-@member_required()
-def recordings_panel(request, public_id: str):
+@member_required(of=ROOM)
+def recordings_panel(request, room: Room):
     """The room page's Recordings panel, re-fetched by the page to stay current."""
-    room = _room(request, public_id)
     html = render_to_string(
         "recordings/panel.html",
         {"room": room, "embedded": True, **selectors.panel_context(room=room, request=request)},
@@ -46,9 +42,8 @@ def recordings_panel(request, public_id: str):
 
 
 @require_POST
-@member_required()
-def recording_start(request, public_id: str):
-    room = _room(request, public_id)
+@member_required(of=ROOM)
+def recording_start(request, room: Room):
     try:
         services.start_recording(room=room, requested_by=request.user)
     except PortalError as error:
@@ -58,17 +53,15 @@ def recording_start(request, public_id: str):
 
 
 @require_POST
-@member_required()
-def recording_stop(request, public_id: str, recording_id: int):
-    room = _room(request, public_id)
-    services.stop_recording(recording=_recording(request, room, recording_id))
+@member_required(of=ROOM)
+def recording_stop(request, room: Room, recording_id: int):
+    services.stop_recording(recording=_recording(room, recording_id))
     return _answer(request, room, done="Stopping the recording; it appears in the list when the file is ready.")
 
 
-@member_required()
-def recording_delete(request, public_id: str, recording_id: int):
-    room = _room(request, public_id)
-    recording = _recording(request, room, recording_id)
+@member_required(of=ROOM)
+def recording_delete(request, room: Room, recording_id: int):
+    recording = _recording(room, recording_id)
     if request.method != "POST":
         return render(request, "recordings/confirm_delete.html", {"room": room, "recording": recording})
     try:
@@ -78,15 +71,13 @@ def recording_delete(request, public_id: str, recording_id: int):
     return _answer(request, room, done="Recording deleted.")
 
 
-@member_required()
-def recording_detail(request, public_id: str, recording_id: int):
-    room = _room(request, public_id)
-    recording = _recording(request, room, recording_id)
+@member_required(of=ROOM)
+def recording_detail(request, room: Room, recording_id: int):
+    recording = _recording(room, recording_id)
     return render(request, "recordings/detail.html", {"room": room, "recording": recording})
 
 
-@member_required()
-def recording_file(request, public_id: str, recording_id: int):
-    room = _room(request, public_id)
-    recording = _recording(request, room, recording_id)
+@member_required(of=ROOM)
+def recording_file(request, room: Room, recording_id: int):
+    recording = _recording(room, recording_id)
     return serve_recording(request, recording, as_attachment=request.GET.get("download") == "1")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 import secrets
 import string
+from functools import lru_cache
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.urls import reverse
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from portal.crypto import EncryptedTextField, mask, secret_digest
@@ -20,11 +21,46 @@ ROOM_ID_RE = re.compile(rf"^{ROOM_ID_PATTERN}$")
 _ROOM_ID_ALPHABET = string.ascii_lowercase + string.digits
 
 
+_LITERAL_SEGMENT_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+
+@lru_cache(maxsize=1)
+def reserved_room_ids() -> frozenset[str]:
+    """Every literal word of the site's URL paths (`new`, `rooms`, `admin`, `edit`, …).
+
+    Room ids appear in paths next to these words (`/rooms/ID/` beside `/rooms/new/`), so an id
+    equal to one of them could shadow a page, now or after a page is added: the words come from
+    the URL configuration itself rather than from a list someone has to keep.
+    """
+    words: set[str] = set()
+
+    def walk(patterns) -> None:
+        for entry in patterns:
+            route = str(entry.pattern).lower().lstrip("^").rstrip("$")
+            for segment in re.split(r"[/\\]", route):
+                segment = segment.split(":")[0].removesuffix("\\")
+                if _LITERAL_SEGMENT_RE.match(segment):
+                    words.add(segment)
+            if isinstance(entry, URLResolver):
+                walk(entry.url_patterns)
+            elif not isinstance(entry, URLPattern):  # pragma: no cover — Django has only these two
+                continue
+
+    walk(get_resolver().url_patterns)
+    words.update(part for part in settings.STATIC_URL.split("/") if part)
+    return frozenset(words)
+
+
 def validate_room_id(value: str) -> None:
     if not ROOM_ID_RE.match(value or ""):
         raise ValidationError(
             "A room id is 3 to 64 characters: lowercase letters, digits, '-' and '_', starting with a letter or digit.",
             code="invalid",
+        )
+    if value in reserved_room_ids():
+        raise ValidationError(
+            f"'{value}' is part of the site's addresses (like /rooms/{value}/): choose another room id.",
+            code="reserved",
         )
     suffix = settings.OME_RTMP_VARIANT_SUFFIX
     if suffix and value.endswith(suffix):

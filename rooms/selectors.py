@@ -6,6 +6,8 @@ from urllib.parse import urlencode
 
 from django.urls import reverse
 
+from portal.tenancy import TenantObject
+
 from . import credentials, endpoints, panels
 from .models import LiveSession, Room, Visibility
 
@@ -110,3 +112,10 @@ def room_page_extras(*, room: Room, request) -> dict:
 def embed_link_url(*, request, room: Room, token: str) -> str:
     """The absolute /embed/ID URL carrying a signed embed link."""
     return request.build_absolute_uri(f"{reverse('embed', args=[room.public_id])}?{urlencode({'link': token})}")
+
+
+# The room a member view's URL names (`<public_id>`): `member_required(of=ROOM_IN_URL)` finds it
+# among the member's organizations and checks the role in the room's own organization.
+ROOM_IN_URL = TenantObject(
+    Room.objects.select_related("organization"), field="public_id", url_kwarg="public_id", arg="room"
+)

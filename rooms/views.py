@@ -17,15 +17,19 @@ from django.views.decorators.http import require_POST
 
 from portal.errors import PortalError
 from portal.models import Role
-from portal.tenancy import get_member_object_or_404, member_required
+from portal.tenancy import member_required, switch_organization
 
 from . import credentials, endpoints, selectors, services
 from .forms import EmbedLinkForm, RoomForm
 from .models import Room, Visibility
 
+ROOM = selectors.ROOM_IN_URL
 
-def _room_for_member(request, public_id: str) -> Room:
-    return get_member_object_or_404(request, Room.objects.select_related("organization"), public_id=public_id)
+
+def _select_rooms_organization(request, room: Room) -> None:
+    """Pages a member navigates to switch the selected organization to the room's (after the check)."""
+    if request.session.get("organization_id") != room.organization_id:
+        switch_organization(request, room.organization_id)
 
 
 @member_required()
@@ -72,17 +76,17 @@ def _render_detail(request, room: Room, *, status: int = 200, **extra):
     return render(request, "rooms/detail.html", context, status=status)
 
 
-@member_required()
-def room_detail(request, public_id: str):
-    return _render_detail(request, _room_for_member(request, public_id))
+@member_required(of=ROOM)
+def room_detail(request, room: Room):
+    _select_rooms_organization(request, room)
+    return _render_detail(request, room)
 
 
 @never_cache
 @require_POST
-@member_required(Role.ADMIN)
-def embed_link_create(request, public_id: str):
+@member_required(Role.ADMIN, of=ROOM)
+def embed_link_create(request, room: Room):
     """A signed, expiring embed link that plays this private room for anyone who has it."""
-    room = _room_for_member(request, public_id)
     form = EmbedLinkForm(request.POST)
     if not form.is_valid():
         return _render_detail(request, room, status=400, embed_link_form=form)
@@ -105,17 +109,15 @@ def embed_link_create(request, public_id: str):
 
 
 @require_POST
-@member_required(Role.ADMIN)
-def embed_links_revoke(request, public_id: str):
-    room = _room_for_member(request, public_id)
+@member_required(Role.ADMIN, of=ROOM)
+def embed_links_revoke(request, room: Room):
     credentials.withdraw_embed_links(room=room)
     messages.success(request, "Every embed link of this room stopped working. Sites that show it need a new link.")
     return redirect("rooms:detail", public_id=room.public_id)
 
 
-@member_required(Role.ADMIN)
-def room_edit(request, public_id: str):
-    room = _room_for_member(request, public_id)
+@member_required(Role.ADMIN, of=ROOM)
+def room_edit(request, room: Room):
     form = RoomForm(request.POST or None, instance=room)
     if request.method == "POST" and form.is_valid():
         try:
@@ -128,9 +130,8 @@ def room_edit(request, public_id: str):
     return render(request, "rooms/form.html", {"form": form, "room": room}, status=400 if form.errors else 200)
 
 
-@member_required(Role.ADMIN)
-def room_delete(request, public_id: str):
-    room = _room_for_member(request, public_id)
+@member_required(Role.ADMIN, of=ROOM)
+def room_delete(request, room: Room):
     if request.method == "POST":
         try:
             services.delete_room(room=room)
@@ -144,10 +145,9 @@ def room_delete(request, public_id: str):
 
 @never_cache
 @require_POST
-@member_required()
-def stream_key(request, public_id: str):
+@member_required(of=ROOM)
+def stream_key(request, room: Room):
     """The stream key, on demand (POST, never cached), for the member's OBS settings."""
-    room = _room_for_member(request, public_id)
     return JsonResponse({"stream_key": room.stream_key, "srt_url": endpoints.srt_publish_url(room.stream_key)})
 
 
@@ -171,29 +171,24 @@ def publish_credential(request, public_id: str):
 
 
 @require_POST
-@member_required(Role.ADMIN)
-def rotate_key(request, public_id: str):
-    room = _room_for_member(request, public_id)
+@member_required(Role.ADMIN, of=ROOM)
+def rotate_key(request, room: Room):
     services.rotate_stream_key(room=room)
     messages.success(request, "New stream key created. The old key no longer works: update OBS.")
     return redirect("rooms:detail", public_id=room.public_id)
 
 
 @never_cache
-@member_required()
-def room_status(request, public_id: str):
-    room = _room_for_member(request, public_id)
+@member_required(of=ROOM)
+def room_status(request, room: Room):
     return JsonResponse(selectors.room_status(room=room))
 
 
 @never_cache
-def publisher(request, public_id: str):
+@member_required(of=ROOM)
+def publisher(request, room: Room):
     """The browser publisher: camera/mic/screen, preview, Go live. Members only."""
-    if not request.user.is_authenticated:
-        return redirect_to_login(request.get_full_path())
-    if not request.membership:
-        raise Http404("No such room.")
-    room = _room_for_member(request, public_id)
+    _select_rooms_organization(request, room)
     config = {
         "roomId": room.public_id,
         "webrtcUrl": endpoints.webrtc_publish_url(room.public_id),
