@@ -41,9 +41,19 @@ wait_for_migrations() {
 role=${1:-web}
 [ "$#" -gt 0 ] && shift
 
+# Prometheus counters of every process of this container add up in one folder (portal/metrics.py);
+# it starts empty, so figures never outlive the container's processes.
+metrics_dir() {
+	PROMETHEUS_MULTIPROC_DIR=${METRICS_DIR:-/tmp/prometheus}/$role
+	rm -rf "$PROMETHEUS_MULTIPROC_DIR"
+	mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+	export PROMETHEUS_MULTIPROC_DIR
+}
+
 case "$role" in
 web)
 	wait_for_migrations
+	metrics_dir
 	exec gunicorn portal.wsgi:application \
 		--bind "0.0.0.0:${PORT:-8000}" \
 		--workers "${GUNICORN_WORKERS:-3}" \
@@ -57,6 +67,9 @@ web)
 	;;
 worker)
 	wait_for_migrations
+	metrics_dir
+	# The worker's own /metrics (retries, failures, OME calls made by tasks), internal network only.
+	export METRICS_PORT=${METRICS_PORT:-9808}
 	exec celery -A portal worker --loglevel "${LOG_LEVEL:-INFO}" --concurrency "${CELERY_CONCURRENCY:-2}" "$@"
 	;;
 beat)

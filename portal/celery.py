@@ -2,7 +2,8 @@
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
+from prometheus_client import Counter, start_http_server
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -16,3 +17,30 @@ def enqueue_on_commit(task, *args) -> None:
     from django.db import transaction
 
     transaction.on_commit(lambda: task.delay(*args))
+
+
+# --- Metrics ----------------------------------------------------------------------------------
+# Retries and failures are counted where Celery reports them, for every task alike; a worker
+# serves its figures on METRICS_PORT (the web service's /metrics cannot see other containers).
+
+TASK_RETRIES = Counter("portal_task_retries_total", "Task runs that were retried, by task.", ["task"])
+TASK_FAILURES = Counter("portal_task_failures_total", "Task runs that failed for good, by task.", ["task"])
+
+
+@signals.task_retry.connect
+def _count_retry(sender=None, request=None, **kwargs) -> None:
+    TASK_RETRIES.labels(getattr(request, "task", None) or getattr(sender, "name", "unknown")).inc()
+
+
+@signals.task_failure.connect
+def _count_failure(sender=None, **kwargs) -> None:
+    TASK_FAILURES.labels(getattr(sender, "name", "unknown")).inc()
+
+
+@signals.worker_init.connect
+def _serve_worker_metrics(**kwargs) -> None:
+    port = os.environ.get("METRICS_PORT")
+    if port:
+        from .metrics import registry
+
+        start_http_server(int(port), registry=registry())

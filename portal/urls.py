@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from portal import views
+from portal.metrics import metrics_view
 from rooms import views as room_views
 from rooms import webhook as room_webhook
 
@@ -12,6 +13,7 @@ handler500 = "portal.errorviews.server_error"
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
     # OME's AdmissionWebhooks (internal network): who may publish and play
     path("ome/admission", room_webhook.admission_webhook, name="ome_admission"),
     # Accounts

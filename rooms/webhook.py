@@ -10,11 +10,13 @@ rate-limited, so nobody can lock OME out by failing on its behalf.
 from __future__ import annotations
 
 import logging
+import time
 
 from django.conf import settings
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from prometheus_client import Counter, Histogram
 
 from portal import ratelimit
 
@@ -23,6 +25,17 @@ from . import admission
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
+
+ADMISSION_DECISIONS = Counter(
+    "portal_admission_decisions_total",
+    "Admission webhook requests by direction (incoming = publish, outgoing = play) and outcome.",
+    ["direction", "outcome"],
+)
+ADMISSION_SECONDS = Histogram(
+    "portal_admission_seconds",
+    "Time the admission webhook took to answer OME.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 3.0),
+)
 
 
 def _failures_allowed() -> tuple[int, int]:
@@ -52,22 +65,37 @@ def _signature_failed(request, reason: str) -> JsonResponse:
 @csrf_exempt
 @require_POST
 def admission_webhook(request):
+    started = time.perf_counter()
+    response, direction, outcome = _decide(request)
+    ADMISSION_DECISIONS.labels(direction, outcome).inc()
+    ADMISSION_SECONDS.observe(time.perf_counter() - started)
+    return response
+
+
+def _decide(request) -> tuple[JsonResponse, str, str]:
+    """The answer, and for metrics the request's direction and what became of it."""
     body = request.body
     if len(body) > MAX_BODY_BYTES:
-        return _refused(f"the body is larger than {MAX_BODY_BYTES} bytes", 400)
+        return _refused(f"the body is larger than {MAX_BODY_BYTES} bytes", 400), "unknown", "bad_request"
     signature = request.headers.get("X-OME-Signature")
     if not signature:
-        return _signature_failed(request, "the X-OME-Signature header is missing")
+        return _signature_failed(request, "the X-OME-Signature header is missing"), "unknown", "bad_signature"
     if not admission.signature_is_valid(body, signature, settings.OME_WEBHOOK_SECRET):
-        return _signature_failed(request, "the X-OME-Signature does not match the body (check OME_WEBHOOK_SECRET)")
+        reason = "the X-OME-Signature does not match the body (check OME_WEBHOOK_SECRET)"
+        return _signature_failed(request, reason), "unknown", "bad_signature"
     try:
         parsed = admission.parse(body)
     except admission.BadRequest as error:
-        return _refused(str(error), 400)
+        return _refused(str(error), 400), "unknown", "bad_request"
     if admission.is_stale(parsed):
-        return _signature_failed(
-            request,
+        reason = (
             f"the request was signed at {parsed.time.isoformat()}, more than "
-            f"{admission.max_age_seconds()} s from now (a replay, or OME's clock is off)",
+            f"{admission.max_age_seconds()} s from now (a replay, or OME's clock is off)"
         )
-    return JsonResponse(admission.answer(parsed))
+        return _signature_failed(request, reason), parsed.direction, "stale"
+    answer = admission.answer(parsed)
+    if parsed.status == admission.CLOSING:
+        outcome = "closed"
+    else:
+        outcome = "allowed" if answer.get("allowed") else "refused"
+    return JsonResponse(answer), parsed.direction, outcome

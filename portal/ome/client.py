@@ -8,11 +8,13 @@ callers decide what is retryable (`OmeUnavailable`) and what is final.
 from __future__ import annotations
 
 import base64
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import requests
+from prometheus_client import Counter, Histogram
 
 __all__ = [
     "OmeBadRequest",
@@ -57,6 +59,22 @@ class OmeNotFound(OmeError):
 class OmeUnauthorized(OmeError):
     """The API token is missing or wrong (401)."""
 
+
+_ERROR_KINDS = {
+    OmeUnavailable: "unavailable",
+    OmeBadRequest: "bad_request",
+    OmeConflict: "conflict",
+    OmeNotFound: "not_found",
+    OmeUnauthorized: "unauthorized",
+}
+OME_CALL_SECONDS = Histogram(
+    "portal_ome_call_seconds", "Time OME's REST API took to answer (or fail), by operation.", ["operation"]
+)
+OME_CALL_ERRORS = Counter(
+    "portal_ome_call_errors_total",
+    "OME REST calls that failed, by operation and kind of failure.",
+    ["operation", "kind"],
+)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -309,6 +327,32 @@ class OmeClient:
         return f"/v1/vhosts/{self.vhost}/apps/{self.app}{suffix}"
 
     def _call(self, method: str, path: str, body: dict | None = None) -> Any:
+        operation = self._operation(method, path)
+        started = time.perf_counter()
+        try:
+            return self._request(method, path, body)
+        except OmeError as error:
+            OME_CALL_ERRORS.labels(operation, _ERROR_KINDS.get(type(error), "other")).inc()
+            raise
+        finally:
+            OME_CALL_SECONDS.labels(operation).observe(time.perf_counter() - started)
+
+    def _operation(self, method: str, path: str) -> str:
+        """A label for metrics: the API operation, never a stream name or an id."""
+        app_path = self._app_path("")
+        if path.startswith(app_path):
+            rest = path[len(app_path) :]
+            if rest.startswith(":"):
+                return rest[1:]
+            if rest == "/streams":
+                return "list_streams"
+            if rest.startswith("/streams/"):
+                return "delete_stream" if method == "DELETE" else "stream_info"
+        if path.startswith("/v1/stats/"):
+            return "stream_stats" if "/streams/" in path else "app_stats"
+        return "other"
+
+    def _request(self, method: str, path: str, body: dict | None = None) -> Any:
         try:
             response = self.session.request(method, self.base_url + path, json=body, timeout=self.timeout)
         except requests.RequestException as exc:

@@ -113,6 +113,7 @@ def production_env(web_environment, database_url, static_root, tmp_path_factory)
             "OME_API_URL": "http://127.0.0.1:9",
             "GUNICORN_WORKERS": "2",
             "GUNICORN_THREADS": "2",
+            "METRICS_DIR": str(tmp_path_factory.mktemp("metrics")),
         }
     )
 
@@ -299,6 +300,29 @@ def test_omes_webhooks_as_configured_reach_the_admission_view(web, stack, produc
         body=body,
     )
     assert status == 403 and b"OME_WEBHOOK_SECRET" in answer
+
+
+def test_metrics_add_up_every_gunicorn_worker_and_are_served_on_the_internal_network(web, production_env):
+    status, _, answer = request(web.port, "GET", "/metrics", headers={"Host": "web"})
+    assert status == 200, answer[:500]
+
+    def decisions(text: bytes) -> float:
+        return sum(
+            float(line.rsplit(b" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith(b"portal_admission_decisions_total{")
+        )
+
+    before = decisions(answer)
+    secret = production_env["OME_WEBHOOK_SECRET"]
+    for _ in range(12):  # several connections: gunicorn spreads them over its two workers
+        body, signature = _admission_request(secret)
+        headers = {"Host": "web", "Content-Type": "application/json", "X-OME-Signature": signature}
+        assert request(web.port, "POST", "/ome/admission", headers=headers, body=body)[0] == 200
+    status, headers, answer = request(web.port, "GET", "/metrics", headers={"Host": "web"})
+    assert headers["Content-Type"].startswith("text/plain")
+    assert decisions(answer) - before == 12, "a scrape must add up the counters of every gunicorn worker"
+    assert b"portal_live_rooms " in answer and b"portal_queued_tasks " in answer
 
 
 def test_the_worker_and_beat_health_checks_pass_on_running_processes(production_env, web, tmp_path):

@@ -186,6 +186,7 @@ def test_traefik_serves_the_portal_and_api_over_https_with_lets_encrypt(stack):
     domain = OPERATOR_ENV["DOMAIN"]
     assert f"Host(`{domain}`)" in rule and f"Host(`api.{domain}`)" in rule
     assert "!PathPrefix(`/ome/`)" in rule, "OME's webhook endpoint must not be reachable from the internet"
+    assert "!Path(`/metrics`)" in rule, "operators' metrics must not be reachable from the internet"
     assert web["traefik.http.routers.portal.entrypoints"] == "websecure"
     assert web["traefik.http.services.portal.loadbalancer.server.port"] == "8000"
 
