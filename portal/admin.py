@@ -1,7 +1,10 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
+from .forms import AdminSignInForm
 from .models import Invitation, Membership, Organization, User
+
+admin.site.login_form = AdminSignInForm  # the sign-in limits (portal/throttle.py) apply here too
 
 
 class MembershipInline(admin.TabularInline):

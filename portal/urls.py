@@ -20,6 +20,7 @@ urlpatterns = [
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/signup/", views.signup, name="signup"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/password_reset/", views.PasswordResetView.as_view(), name="password_reset"),
     path("accounts/", include("django.contrib.auth.urls")),
     # Organizations and members
     path("orgs/new/", views.org_create, name="org_create"),
@@ -37,6 +38,7 @@ urlpatterns = [
     path("watch/<str:public_id>/status", room_views.watch_status, name="watch_status"),
     path("embed/<str:public_id>", room_views.embed, name="embed"),
     path("player.html", room_views.player_html, name="player_html"),
+    path("admin/login/", views.admin_login),  # admin.site.login under the sign-in limits
     path("admin/", admin.site.urls),
     # API tokens page, REST API v1 (/api/), and the original stack's OME-shaped API (/v1/)
     path("", include("api.urls")),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.core.exceptions import PermissionDenied
@@ -15,15 +15,11 @@ from django.views.decorators.http import require_POST
 
 from rooms.models import Room
 
-from . import services
+from . import services, throttle
 from .errors import PortalError
 from .forms import EmailAuthenticationForm, InviteForm, OrganizationForm, RoleForm, SignUpForm
 from .models import Invitation, Membership, Role
-from .ratelimit import allow, client_ip
 from .tenancy import get_for_organization_or_404, member_required, switch_organization
-
-LOGIN_ATTEMPTS_PER_WINDOW = 10
-LOGIN_WINDOW_SECONDS = 300
 
 
 @never_cache
@@ -51,16 +47,32 @@ class LoginView(auth_views.LoginView):
     form_class = EmailAuthenticationForm
     redirect_authenticated_user = True
 
-    def post(self, request, *args, **kwargs):
-        who = (request.POST.get("username") or "").strip().lower()
-        if not allow(
-            "login", f"{client_ip(request)}:{who}", limit=LOGIN_ATTEMPTS_PER_WINDOW, window_seconds=LOGIN_WINDOW_SECONDS
-        ):
-            form = self.get_form()
-            form.errors.clear()
-            form.add_error(None, "Too many sign-in attempts. Wait a few minutes and try again.")
-            return self.render_to_response(self.get_context_data(form=form), status=429)
-        return super().post(request, *args, **kwargs)
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        throttle.remember_browser(response, username=form.get_user().get_username())
+        return response
+
+    def form_invalid(self, form):
+        return throttle.answer_throttled(super().form_invalid(form), form)
+
+
+def admin_login(request):
+    """The admin's sign-in page (forms.AdminSignInForm), answering 429 past the sign-in limits."""
+    response = admin.site.login(request)
+    if request.method == "POST" and response.status_code == 302 and request.user.is_authenticated:
+        throttle.remember_browser(response, username=request.user.get_username())
+    return throttle.answer_throttled(response, (getattr(response, "context_data", None) or {}).get("form"))
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    def form_valid(self, form):
+        try:
+            throttle.count_password_reset(self.request, email=form.cleaned_data["email"])
+        except throttle.Throttled as refusal:
+            form.throttled = refusal
+            form.add_error(None, refusal.message)
+            return throttle.answer_throttled(self.form_invalid(form), form)
+        return super().form_valid(form)
 
 
 def signup(request):

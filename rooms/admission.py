@@ -37,7 +37,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
-from portal.crypto import secret_digest
+from portal.crypto import secret_digest_candidates
 from portal.models import Membership
 
 from . import credentials, tasks, viewers
@@ -288,7 +288,7 @@ def _admit_publisher(request: AdmissionRequest) -> Answer:
         if room is None or room.public_id != url.stream:
             return refuse("the publish credential is for another room")
     else:
-        room = _publish_rooms().filter(stream_key_digest=secret_digest(url.stream)).first()
+        room = _publish_rooms().filter(stream_key_digest__in=secret_digest_candidates(url.stream)).first()
         if room is None:
             return refuse("unknown stream key: it may have been replaced by a new one")
 

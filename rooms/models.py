@@ -141,7 +141,7 @@ class Room(models.Model):
     is_enabled = models.BooleanField(default=True, help_text="A disabled room cannot go live.")
     auto_record = models.BooleanField(default=False, help_text="Record automatically whenever the room goes live.")
 
-    stream_key = EncryptedTextField(editable=False)
+    stream_key = EncryptedTextField(editable=False, digest_field="stream_key_digest")
     stream_key_digest = models.CharField(max_length=64, unique=True, editable=False)
     stream_key_rotated_at = models.DateTimeField(default=timezone.now, editable=False)
     # Signed into every embed link of the room; raising it withdraws all links issued so far.

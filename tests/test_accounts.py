@@ -58,7 +58,7 @@ def test_wrong_password_shows_an_error_and_repeated_attempts_are_throttled(clien
         client.post("/accounts/login/", {"username": "streamer@example.com", "password": "wrong"})
     response = client.post("/accounts/login/", {"username": "streamer@example.com", "password": PASSWORD})
     assert response.status_code == 429
-    assert b"Too many sign-in attempts" in response.content
+    assert b"Too many failed sign-in attempts" in response.content
 
 
 def test_password_reset_emails_a_link_that_sets_a_new_password(client, db):

@@ -210,6 +210,7 @@ def test_the_stack_environment_gives_production_settings_and_the_stacks_services
     assert portal["CELERY_BROKER_URL"] == "redis://redis:6379/0"
     assert portal["DEFAULT_FROM_EMAIL"] == f"Streaming Stack <noreply@{DOMAIN}>"
     assert {DOMAIN, f"api.{DOMAIN}", "web"} <= set(portal["ALLOWED_HOSTS"])
+    assert portal["TRUSTED_PROXY_COUNT"] == "1", "Traefik is the one proxy: client addresses come from its entry"
 
 
 def test_manage_check_deploy_reports_nothing_with_production_settings(production_env):
