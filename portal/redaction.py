@@ -37,6 +37,7 @@ _SECRET_NAME = re.compile(
 _NOT_SECRET_NAMES = {"routing_key"}
 _SEP = r"(?:/|%2F)"  # a path separator, also inside a percent-encoded URL (next=%2Finvite%2F…)
 _SEGMENT = r"[^/?#&\s%\"'<>]+"
+_ASSIGNED = re.compile(r"(?P<keep>\b(?P<name>[\w.\-]+)(?:=|%3D))(?P<value>[^\s&\"'<>,;)\]}]+)", re.I)
 
 
 def is_secret_name(name: str) -> bool:
@@ -47,6 +48,13 @@ def _mask_named_value(match: re.Match[str]) -> str:
     if not is_secret_name(match.group("name")):
         return match.group(0)
     return match.group("keep") + MASK + (match.groupdict().get("close") or "")
+
+
+def _mask_assigned(match: re.Match[str]) -> str:
+    if is_secret_name(match.group("name")):
+        return match.group("keep") + MASK
+    # A harmless parameter may hold a percent-encoded URL with secret ones: next=%2Fwatch%3Flink%3D…
+    return match.group("keep") + _ASSIGNED.sub(_mask_assigned, match.group("value"))
 
 
 def _mask_long_word(match: re.Match[str]) -> str:
@@ -80,11 +88,7 @@ _RULES: list[tuple[tuple[str, ...], re.Pattern[str], str | Callable[[re.Match[st
         _mask_named_value,
     ),
     # ?credential=value&token=value, link%3Dvalue (query strings, forms, key=value logs)
-    (
-        ("=", "%3d"),
-        re.compile(r"(?P<keep>\b(?P<name>[\w.\-]+)(?:=|%3D))[^\s&\"'<>,;)\]}]+", re.I),
-        _mask_named_value,
-    ),
+    (("=", "%3d"), _ASSIGNED, _mask_assigned),
     # /invite/<token>/ and /accounts/reset/<uid>/<token>/ (Django's own set-password step is kept)
     (("invite",), re.compile(rf"(?P<keep>{_SEP}invite{_SEP})(?!\*\*\*){_SEGMENT}", re.I), rf"\g<keep>{MASK}"),
     (

@@ -78,6 +78,11 @@ def b64(text: str) -> str:
         (f"reset token {RESET}", RESET, "reset token ***"),
         (f"redis://:{PASSWORD}@redis.example.com:6379/0", PASSWORD, "redis://***@redis.example.com:6379/0"),
         (f"password={PASSWORD}&username=olive", PASSWORD, "password=***&username=olive"),
+        (
+            f"/accounts/login/?next=%2Frooms%2Fr1%2Frestream%3Fstream_key%3D{DESTINATION_KEY}",
+            DESTINATION_KEY,
+            "?next=%2Frooms%2Fr1%2Frestream%3Fstream_key%3D***",
+        ),
         (f"stream_key = '{DESTINATION_KEY}'", DESTINATION_KEY, "stream_key = '***'"),
         (f"secret {HEX_SECRET} in a message", HEX_SECRET, "secret *** in a message"),
         (f"invitation {INVITATION}.", INVITATION, "invitation ***."),
