@@ -8,6 +8,10 @@
 #   entrypoint.sh manage ... any manage.py command, e.g. `manage createsuperuser` (also /usr/local/bin/manage)
 #   entrypoint.sh CMD ...    run CMD
 #
+# Logs carry no secrets: gunicorn's access log (client address, time, request line with secret
+# query values and path segments masked, status, size, duration in ms, user agent) never names
+# the HTTP Basic user, which on the original /v1/ API is the whole API token (portal/redaction.py).
+#
 # Only the migrate service migrates: web, worker and beat wait until no migration is pending, so
 # replicas never race each other on the schema and never serve a half-migrated database.
 set -eu
@@ -63,6 +67,8 @@ web)
 		--forwarded-allow-ips "*" \
 		--worker-tmp-dir /dev/shm \
 		--access-logfile - \
+		--access-logformat '%(h)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"' \
+		--logger-class portal.gunicorn_logger.Logger \
 		"$@"
 	;;
 worker)

@@ -1,8 +1,10 @@
-"""The Celery app: broker REDIS_URL, tasks in each app's tasks.py, beat schedule in settings."""
+"""The Celery app: broker REDIS_URL, tasks in each app's tasks.py, beat schedule in settings,
+the redaction of secrets in the worker's and beat's logs, and the worker's metrics."""
 
 import os
 
 from celery import Celery, signals
+from celery.utils.log import get_multiprocessing_logger
 from prometheus_client import Counter, start_http_server
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
@@ -10,6 +12,16 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.after_setup_logger.connect
+@signals.after_setup_task_logger.connect
+def _redact_secrets_in_celery_logs(logger, **_kwargs) -> None:
+    """The worker and beat replace the root logger's handlers with their own (worker_hijack_root_logger):
+    those mask secrets too (task retry messages, exception texts, redirected output)."""
+    from .redaction import redact_handlers  # here: Django's settings are loaded by now
+
+    redact_handlers(logger, get_multiprocessing_logger())
 
 
 def enqueue_on_commit(task, *args) -> None:

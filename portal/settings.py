@@ -155,6 +155,9 @@ if not FIELD_ENCRYPTION_KEYS:
 
 # Email: console locally, SMTP in production (EMAIL_URL=smtp+tls://user:password@host:587).
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+if not DEBUG and EMAIL_CONFIG["EMAIL_BACKEND"] == "django.core.mail.backends.console.EmailBackend":
+    # Printed emails land in the logs: in production their invitation and reset links are masked.
+    EMAIL_CONFIG["EMAIL_BACKEND"] = "portal.redaction.ConsoleEmailBackend"
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default=f"Streaming Stack <noreply@{_domain_host}>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
@@ -255,11 +258,45 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"api_token": env("API_RATE_LIMIT", default="600/minute") or None},
 }
 
+# Every handler masks secrets (portal/redaction.py); gunicorn's and Celery's handlers too
+# (portal/gunicorn_logger.py, portal/celery.py). Django's own loggers are listed so that their
+# handlers are these.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "redact_secrets": {"()": "portal.redaction.RedactSecrets"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]},
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["redact_secrets"],
+        },
+        "mail_admins": {
+            "level": "ERROR",
+            "class": "django.utils.log.AdminEmailHandler",
+            "filters": ["require_debug_false", "redact_secrets"],
+        },
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django": {"handlers": ["mail_admins"], "level": "INFO"},
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
+        "django.db.backends": {"level": "WARNING"},
+    },
 }
+# Error reports (the ADMINS email, DEBUG pages): Django's cleansing plus URLs, GET parameters and
+# secret-named POST fields and variables.
+DEFAULT_EXCEPTION_REPORTER = "portal.redaction.SafeExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "portal.redaction.SafeExceptionReporterFilter"
