@@ -81,30 +81,47 @@ def test_a_player_retrying_while_the_stream_starts_is_one_viewer_and_the_session
     assert session.peak_viewers == 1, f"peak {session.peak_viewers} for a session one person watched"
 
 
-def test_with_more_live_rooms_than_the_budget_every_room_is_corrected_round_robin(portal_ome, team, settings):
-    settings.RECONCILE_STATS_PER_PASS = budget = 4
-    rooms = [RoomFactory(organization=team.organization, public_id=f"acme-rr-{index:02d}") for index in range(10)]
+@pytest.mark.parametrize(
+    ("live", "budget"),
+    [(10, 4), (1000, None)],
+    ids=["10 rooms, 4 a pass", "1,000 rooms, the default budget"],
+)
+def test_with_more_live_rooms_than_the_budget_every_room_is_corrected_round_robin(
+    portal_ome, team, settings, live, budget
+):
+    settings.RECONCILE_STATS_PER_PASS = budget = budget or settings.RECONCILE_STATS_PER_PASS
+    rooms = [RoomFactory(organization=team.organization, public_id=f"acme-rr-{index:04d}") for index in range(live)]
     for room in rooms:
         portal_ome.publish(f"rtmp://127.0.0.1:1935/app/{room.public_id}")
         portal_ome.play(f"{portal_ome.signalling_url}/app/{room.public_id}")  # one viewer each, in OME's stats
     reconcile()  # every room goes live
     # The webhook counted five players per room whose sessions never started (no closing will come).
     for index, room in enumerate(rooms):
-        for port in range(50000 + 10 * index, 50005 + 10 * index):
+        for port in range(10 * index, 10 * index + 5):
             viewers.joined(room_id=room.pk, public_id=room.public_id, protocol="webrtc", address="192.0.2.9", port=port)
 
     def shown() -> dict[str, int]:
         return dict(Room.objects.filter(pk__in=[room.pk for room in rooms]).values_list("public_id", "viewer_count"))
 
-    passes = math.ceil(len(rooms) / budget)
+    passes = math.ceil(live / budget)
     corrected: list[int] = []
+    seconds: list[float] = []
     for _ in range(passes + 3):  # until every room is read, then passes that read other rooms
         session = CountingSession()
+        started = time.monotonic()
         reconcile(OmeClient(portal_ome.api_url, portal_ome.token, session=session))
+        seconds.append(time.monotonic() - started)
         assert session.calls == 4 + budget, "streams, pushes, records, app statistics + the pass's share of rooms"
         corrected.append(sum(1 for count in shown().values() if count == 1))
-    assert corrected[:passes] == [4, 8, 10], "each pass corrects the next rooms in turn"
-    assert corrected[passes:] == [10, 10, 10], "between their reads, rooms keep OME's figure, not the inflated one"
+    print(
+        f"\n{live} live rooms, {budget} statistics a pass: {4 + budget} OME calls a pass, "
+        f"rooms corrected after each pass {corrected}, all within {passes} passes; "
+        f"a pass took {min(seconds):.2f}-{max(seconds):.2f} s"
+    )
+    assert corrected[:passes] == [min(live, budget * (index + 1)) for index in range(passes)], (
+        "each pass corrects the next rooms in turn"
+    )
+    assert corrected[passes:] == [live] * 3, "between their reads, rooms keep OME's figure, not the inflated one"
     assert set(shown().values()) == {1}
     peaks = LiveSession.objects.filter(room__in=rooms, ended_at__isnull=True).values_list("peak_viewers", flat=True)
     assert set(peaks) == {1}, "no peak was taken from the inflated counts"
