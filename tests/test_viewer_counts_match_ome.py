@@ -125,3 +125,16 @@ def test_with_more_live_rooms_than_the_budget_every_room_is_corrected_round_robi
     assert set(shown().values()) == {1}
     peaks = LiveSession.objects.filter(room__in=rooms, ended_at__isnull=True).values_list("peak_viewers", flat=True)
     assert set(peaks) == {1}, "no peak was taken from the inflated counts"
+
+
+def test_with_statistics_reads_off_the_webhooks_counts_are_shown_and_make_the_peak(portal_ome, room, settings):
+    settings.RECONCILE_STATS_PER_PASS = 0
+    portal_ome.publish("rtmp://127.0.0.1:1935/app/acme-live")
+    reconcile()
+    for port in (50001, 50002):
+        viewers.joined(room_id=room.pk, public_id=room.public_id, protocol="webrtc", address="192.0.2.9", port=port)
+    session = CountingSession()
+    reconcile(OmeClient(portal_ome.api_url, portal_ome.token, session=session))
+    assert session.calls == 4, "no statistics read"
+    assert Room.objects.get(pk=room.pk).viewer_count == 2
+    assert LiveSession.objects.get(room=room).peak_viewers == 2
