@@ -42,7 +42,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--app", default="app")
     parser.add_argument("--rtmp-variant-suffix", default="_rtmp")
     parser.add_argument(
-        "--webrtc-stream-delay", type=float, default=5.0, help="seconds a WebRTC stream takes to appear"
+        "--webrtc-stream-delay",
+        type=float,
+        default=5.0,
+        help="seconds after its first frame a WebRTC stream starts (it is listed from the publisher's answer on)",
     )
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)

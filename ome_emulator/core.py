@@ -6,6 +6,9 @@ Behaviour follows OME 0.19.0 as recorded in tests/ome_golden/ and, where the rec
 silent, OME's source (publishers/push/push_application.cpp, publishers/file/file_application.cpp,
 publishers/file/file_session.cpp):
 
+- an input stream is listed as soon as it is created and served (players, pushes, records) only
+  once it started (a browser's stream `webrtc_stream_delay` seconds after its first frame); a
+  player refused meanwhile got its `opening` webhook, gets no `closing` and is not in the stats;
 - a push or record waits in `ready` until its stream (input name or output variant) is live;
   pushes are (re)started by a periodic session-control tick, records as soon as the stream starts;
 - when the stream ends, a push's session stops (`stopped`, sequence + 1, bytes move to the
@@ -200,6 +203,11 @@ class LiveStream:
     max_connections: int = 0
     max_connections_time: datetime = EPOCH
     departed_bytes_out: float = 0.0  # bytes sent to viewers that left and push sessions that ended
+    # OME lists an input stream as soon as its provider creates it, but publishes it (players,
+    # pushes, records) only once it started: a WebRTC stream ~5 s later, after the first RTCP SR;
+    # one whose output profile cannot be encoded, never. Players meanwhile are refused.
+    playable: bool = True
+    start_task: asyncio.Task[None] | None = None  # the control API's delayed start
 
 
 @dataclass
@@ -545,17 +553,17 @@ class Emulator:
     # --- streams ------------------------------------------------------------------------------
 
     def has_stream(self, name: str) -> bool:
-        """Input streams only."""
+        """Input streams only, listed whether or not they started."""
         return name in self.streams
 
     def input_of(self, output_name: str) -> LiveStream | None:
-        """The live input stream behind an output stream name (`room1` or `room1_rtmp`)."""
-        if output_name in self.streams:
-            return self.streams[output_name]
+        """The started input stream behind an output stream name (`room1` or `room1_rtmp`): what
+        players, pushes and records can use. A stream still starting has no outputs yet."""
+        stream = self.streams.get(output_name)
         suffix = self.settings.rtmp_variant_suffix
-        if suffix and output_name.endswith(suffix):
-            return self.streams.get(output_name[: -len(suffix)])
-        return None
+        if stream is None and suffix and output_name.endswith(suffix):
+            stream = self.streams.get(output_name[: -len(suffix)])
+        return stream if stream is not None and stream.playable else None
 
     def add_stream(
         self,
@@ -566,7 +574,10 @@ class Emulator:
         video_codec: str = "H264",
         audio_codec: str = "Opus",
         on_remove: Callable[[], Awaitable[None] | None] | None = None,
+        playable: bool = True,
     ) -> None:
+        """List a new input stream; `playable=False` for one that is created but not started yet
+        (see `start_stream`)."""
         if name in self.streams:
             raise StreamExists(name)
         moment = now()
@@ -581,18 +592,27 @@ class Emulator:
             on_remove=on_remove,
             bytes_per_second=STREAM_BYTES_PER_SECOND + random.randint(-2000, 2000),
             max_connections_time=moment,
+            playable=False,
         )
-        self._event("stream-started", stream=name, source_type=source_type)
-        log.info("stream %s is live (%s)", name, source_type)
+        self._event("stream-created", stream=name, source_type=source_type)
+        if playable:
+            self.start_stream(name)
+        else:
+            log.info("stream %s is created (%s), not started yet", name, source_type)
+
+    def start_stream(self, name: str) -> None:
+        """The stream starts: players, pushes and records can use it from now on."""
+        stream = self.streams.get(name)
+        if stream is None or stream.playable:
+            return
+        stream.playable = True
+        self._event("stream-started", stream=name, source_type=stream.source_type)
+        log.info("stream %s is live (%s)", name, stream.source_type)
         # The file publisher starts waiting records when the stream starts (SessionUpdateByStream).
         for record in self.records.values():
-            if (
-                record.enabled
-                and self.input_of(record.stream_name) is self.streams[name]
-                and record.recording_since is None
-            ):
+            if record.enabled and self.input_of(record.stream_name) is stream and record.recording_since is None:
                 self._start_record_session(record)
-        self._update_max_connections(self.streams[name])
+        self._update_max_connections(stream)
 
     async def remove_stream(self, name: str) -> None:
         stream = self.streams.pop(name, None)
@@ -600,6 +620,8 @@ class Emulator:
             return
         self._event("stream-ended", stream=name)
         log.info("stream %s ended", name)
+        if stream.start_task is not None and stream.start_task is not asyncio.current_task():
+            stream.start_task.cancel()
         outputs = {name, name + self.settings.rtmp_variant_suffix}
         for push in self.pushes.values():
             if push.stream_name in outputs and push.session is not None:
@@ -1130,29 +1152,30 @@ class Emulator:
                 publisher.lifetime_task.cancel()
             await self.closing(direction="incoming", protocol=protocol, url=hook_url, new_url=final_url, client=client)
 
-        async def go_live() -> None:
-            if delay:
-                await asyncio.sleep(float(delay))
-            if name in self.streams:
-                return
-            self.add_stream(
-                name,
-                source_type=source_type,
-                source_url=f"{transport}://{client.address}:{client.port}",
-                video_codec="H264",
-                audio_codec=audio,
-                on_remove=on_remove,
-            )
-            self.publishers[publisher.id] = publisher
-            if admission.lifetime_ms > 0:
-                publisher.lifetime_task = asyncio.create_task(self._expire_stream(name, admission.lifetime_ms / 1000))
-
+        # Listed at once; with a delay it starts (plays, pushes, records) only after it, like a
+        # browser's stream that OME serves once the first RTCP sender report arrived.
+        self.add_stream(
+            name,
+            source_type=source_type,
+            source_url=f"{transport}://{client.address}:{client.port}",
+            video_codec="H264",
+            audio_codec=audio,
+            on_remove=on_remove,
+            playable=not delay,
+        )
+        self.publishers[publisher.id] = publisher
         if delay:
-            self._spawn(go_live())
-        else:
-            await go_live()
+            stream = self.streams[name]
+            stream.start_task = asyncio.create_task(self._start_later(stream, float(delay)))
+        if admission.lifetime_ms > 0:
+            publisher.lifetime_task = asyncio.create_task(self._expire_stream(name, admission.lifetime_ms / 1000))
         self._event("published", stream=name, protocol=protocol, publisher=publisher.id)
         return {"allowed": True, "stream": name, "publisher": publisher.id, "lifetime": admission.lifetime_ms}
+
+    async def _start_later(self, stream: LiveStream, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        if self.streams.get(stream.name) is stream:
+            self.start_stream(stream.name)
 
     async def _expire_stream(self, name: str, seconds: float) -> None:
         await asyncio.sleep(seconds)
@@ -1187,7 +1210,10 @@ class Emulator:
         final_url = admission.new_url or url
         app, name = self.stream_name_of(final_url)
         if app != self.app or self.input_of(name) is None:
-            raise ControlError(404, f"no such stream: {name}", allowed=True)
+            # Refused after the opening webhook, so OME never reports this session closing (and
+            # never counts it): a player retrying while a stream starts leaves one opening a try.
+            why = "has been created but not started yet" if self.has_stream(name) else "does not exist"
+            raise ControlError(404, f"stream {name} {why}", allowed=True)
         viewer_id = self.add_viewer(name, "webrtc" if protocol == "WebRTC" else "llhls")
         viewer = self.viewers[viewer_id]
         viewer.url, viewer.new_url, viewer.webhook_protocol, viewer.client = url, final_url, protocol, client
@@ -1305,6 +1331,7 @@ class Emulator:
                     "source_url": stream.source_url,
                     "created": iso(stream.created),
                     "outputs": [stream.name, stream.name + self.settings.rtmp_variant_suffix],
+                    "playable": stream.playable,
                     "connections": self.connections(stream),
                 }
                 for stream in self.streams.values()

@@ -17,8 +17,10 @@ publisher; players' own PLIs are forwarded too.
 Streams that have no WebRTC publisher here (RTMP/SRT inputs, which the core simulates without media) are played
 as an H264 test pattern, encoded once per stream while someone watches, so players of such rooms show a picture.
 
-The stream appears (`emulator.add_stream`) `emulator.settings.webrtc_stream_delay` seconds after the publisher's
-first frame arrives, like OME, which waits a few seconds after ICE connects; until then players get the 404.
+The stream is listed (`emulator.add_stream`, not playable) as soon as the publisher's answer arrives, like OME, which
+creates it then; it starts (`emulator.start_stream`) `emulator.settings.webrtc_stream_delay` seconds after the first
+frame, like OME, which waits for the first RTCP sender report. Until then players get the 404 after their `opening`
+webhook, and no `closing`.
 """
 
 from __future__ import annotations
@@ -616,7 +618,8 @@ class _Publisher(_Session):
         self.video = _Feed("video", self._on_frame, self.request_keyframe)
         self.audio = _Feed("audio", self._on_frame, lambda: None)
         self.players: set[_Player] = set()
-        self.live = False
+        self.listed = False  # the stream is in the emulator's list (from the answer on)
+        self.live = False  # and it started: players are served
         self.registered = False
         self.first_frame_at: float | None = None
         self.live_at: float | None = None
@@ -664,22 +667,8 @@ class _Publisher(_Session):
             self,
             " + ".join(c.mimeType.split("/")[1] for c in (media.video, media.audio) if c is not None) or "no media",
         )
-
-    def _on_frame(self, feed: _Feed) -> None:
-        if self.first_frame_at is not None or self.closed:
-            return
-        if feed.kind != "video" and self._expects_video:
-            return
-        self.first_frame_at = time.monotonic()
-        delay = float(getattr(self.emulator.settings, "webrtc_stream_delay", 0) or 0)
-        logger.info("%s: media arrived, the stream appears in %.1f s", self, delay)
-        self._go_live_task = self.spawn(self._go_live(delay))
-
-    async def _go_live(self, delay: float) -> None:
-        if delay > 0:
-            await asyncio.sleep(delay)
-        if self.closed:
-            return
+        # OME creates the stream when the answer arrives (WebRTCProvider::OnAddRemoteDescription): listed from now on,
+        # served only once it started.
         video_codec = self.video.codec.mimeType.split("/")[1].upper() if self.video.codec else "H264"
         try:
             self.emulator.add_stream(
@@ -689,10 +678,29 @@ class _Publisher(_Session):
                 video_codec=video_codec,
                 audio_codec="Opus",
                 on_remove=self._removed_from_outside,
+                playable=False,
             )
         except StreamExists:
             await self.close("another input took the stream name")
             return
+        self.listed = True
+
+    def _on_frame(self, feed: _Feed) -> None:
+        if self.first_frame_at is not None or self.closed or not self.listed:
+            return
+        if feed.kind != "video" and self._expects_video:
+            return
+        self.first_frame_at = time.monotonic()
+        delay = float(getattr(self.emulator.settings, "webrtc_stream_delay", 0) or 0)
+        logger.info("%s: media arrived, the stream starts in %.1f s", self, delay)
+        self._go_live_task = self.spawn(self._go_live(delay))
+
+    async def _go_live(self, delay: float) -> None:
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if self.closed or not self.listed:
+            return
+        self.emulator.start_stream(self.name)
         self.live = True
         self.live_at = time.monotonic()
         logger.info("%s: the stream is live", self)
@@ -700,7 +708,7 @@ class _Publisher(_Session):
     async def _removed_from_outside(self) -> None:
         # Called by remove_stream (REST DELETE, control API, shutdown, or our own teardown: then a no-op).
         if not self.closed:
-            self.live = False  # already removed: close() must not remove it again
+            self.listed = self.live = False  # already removed: close() must not remove it again
             await self.close("the stream was removed")
 
     def request_keyframe(self) -> None:
@@ -724,8 +732,9 @@ class _Publisher(_Session):
             del self.hub.publishers[self.name]
         self.video.finish()
         self.audio.finish()
-        if self.live:
-            self.live = False
+        self.live = False
+        if self.listed:
+            self.listed = False
             try:
                 await self.emulator.remove_stream(self.name)
             except Exception:
@@ -842,8 +851,8 @@ class _Player(_Session):
         name = self.stream_of_final_url()
         self.name = name or ""
         publisher: _Publisher | _TestPattern | None = self.hub.publishers.get(name) if name else None
-        if publisher is None and name and self.emulator.has_stream(name):
-            publisher = self.hub.test_pattern(name)
+        if publisher is None and name and self.emulator.input_of(name) is not None:
+            publisher = self.hub.test_pattern(name)  # a started stream without media here (RTMP, SRT, control API)
         if publisher is None or not publisher.live or publisher.closed:
             await self.refuse(
                 "no such stream" if name and not self.emulator.has_stream(name) else "stream not playable"

@@ -205,6 +205,9 @@ OME_RETRY_MAX_ATTEMPTS = env.int("OME_RETRY_MAX_ATTEMPTS", default=10)
 OME_RECORDINGS_DIR = env("OME_RECORDINGS_DIR", default="")
 RECORDINGS_DIR = env.path("RECORDINGS_DIR", default=BASE_DIR / "var" / "recordings")
 RECONCILE_SECONDS = env.float("RECONCILE_SECONDS", default=5.0)
+# Streams whose statistics each reconcile pass reads (round robin) to correct viewer counts:
+# every live room is read within ceil(live rooms / this) passes (1,000 rooms: 10 passes, 50 s).
+RECONCILE_STATS_PER_PASS = env.int("RECONCILE_STATS_PER_PASS", default=100)
 
 # Celery: without REDIS_URL tasks run eagerly in the web process (local default only).
 CELERY_BROKER_URL = REDIS_URL or "memory://"

@@ -3,6 +3,12 @@
 The webhook reports publishes as they open and close; this pass confirms them (a browser
 publisher's stream only appears in OME seconds after it connects), repairs what a lost webhook
 left behind, and disconnects streams of rooms that were disabled while live.
+
+Viewer counts: OME's per-stream statistics are the truth, but a pass reads only its share of
+the live streams (RECONCILE_STATS_PER_PASS, round robin: see portal.ome.reconcile). A room read
+this pass shows OME's figure, which also raises its session's peak, and the webhook's counter is
+set to it; the other rooms show the webhook's counter, OME's last figure plus the players who
+opened or closed since — an estimate that never raises a peak.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.db.models import Q
 
 from portal.ome.client import OmeClient, OmeError
@@ -39,8 +46,18 @@ def reconcile_live_state(snapshot: OmeSnapshot) -> None:
                 services.go_live(room_id=room.pk, confirmed=True)
         elif room.live_state == LiveState.LIVE or (room.live_since and room.live_since < starting_deadline):
             services.go_offline(room_id=room.pk)
-    # Viewer counts live in the cache, kept by the admission webhook: one round trip for all rooms.
-    services.record_viewer_counts(viewers.counts([room.pk for room in live_rooms]))
+    # The webhook's counts (one cache round trip for all rooms), corrected by OME's statistics
+    # for the rooms this pass read.
+    measured = {
+        room.pk: snapshot.stream_stats[room.public_id].viewers
+        for room in live_rooms
+        if room.public_id in snapshot.stream_stats
+    }
+    counts = viewers.counts([room.pk for room in live_rooms]) | measured
+    if settings.RECONCILE_STATS_PER_PASS <= 0:
+        measured = counts  # statistics reads are off: the webhook's counts are all there is
+    services.record_viewer_counts(counts=counts, measured=measured.keys())
+    viewers.realign(measured)
 
 
 def _disconnect(room: Room) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from django.db import IntegrityError, models, transaction
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -89,6 +91,9 @@ def go_live(*, room_id: int, protocol: str = "", started_by_id: int | None = Non
         if opened:
             session = LiveSession.objects.create(room=room, protocol=protocol.lower(), started_by_id=started_by_id)
             room.live_since = session.started_at
+            # Every session counts its viewers from zero, whatever a pass that raced the last
+            # go-offline left in the webhook's counter.
+            transaction.on_commit(lambda: viewers.reset([room_id]))
         elif protocol and not session.protocol:
             session.protocol = protocol.lower()
             session.save(update_fields=["protocol"])
@@ -116,10 +121,11 @@ def go_offline(*, room_id: int):
             return None
         was_confirmed = room.live_state == LiveState.LIVE
         if session is not None:
+            # The peak stays what OME's statistics showed (record_viewer_counts): the room's
+            # last figure may be the webhook's estimate.
             session.ended_at = timezone.now()
-            session.peak_viewers = max(session.peak_viewers, room.viewer_count)
             if was_confirmed:
-                session.save(update_fields=["ended_at", "peak_viewers"])
+                session.save(update_fields=["ended_at"])
         room.live_state = LiveState.OFFLINE
         room.live_since = None
         room.ingest_protocol = ""
@@ -133,8 +139,12 @@ def go_offline(*, room_id: int):
         return session
 
 
-def record_viewer_counts(counts: dict[int, int]) -> None:
+def record_viewer_counts(*, counts: dict[int, int], measured: Collection[int] = ()) -> None:
     """Store current viewer counts of live rooms (by room pk) and raise their sessions' peaks.
+
+    `measured` are the rooms whose figure is OME's own statistics; the others' come from the
+    admission webhook, which can count players whose session never started. Only measured
+    figures raise a session's peak, so a peak is never an inflated count.
 
     Two bulk updates whatever the number of rooms: the reconcile loop calls it on every tick.
     """
@@ -146,12 +156,15 @@ def record_viewer_counts(counts: dict[int, int]) -> None:
         room.viewer_count = counts[room.pk]
     if changed:
         Room.objects.bulk_update(changed, ["viewer_count"])
-    peaks = models.Case(
-        *[models.When(room_id=pk, then=models.Value(count)) for pk, count in counts.items() if count],
-        default=models.F("peak_viewers"),
-        output_field=models.PositiveIntegerField(),
-    )
-    if any(counts.values()):
-        LiveSession.objects.filter(
-            room_id__in=[pk for pk, count in counts.items() if count], ended_at__isnull=True
-        ).update(peak_viewers=Greatest("peak_viewers", peaks))
+    peaks = {pk: counts[pk] for pk in measured if counts.get(pk)}
+    if peaks:
+        LiveSession.objects.filter(room_id__in=list(peaks), ended_at__isnull=True).update(
+            peak_viewers=Greatest(
+                "peak_viewers",
+                models.Case(
+                    *[models.When(room_id=pk, then=models.Value(count)) for pk, count in peaks.items()],
+                    default=models.F("peak_viewers"),
+                    output_field=models.PositiveIntegerField(),
+                ),
+            )
+        )

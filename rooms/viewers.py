@@ -1,4 +1,5 @@
-"""Live viewer counts, kept in the cache (Redis) by the admission webhook.
+"""Live viewer counts between two reads of OME's statistics, kept in the cache (Redis) by the
+admission webhook.
 
 OME asks the webhook when a player opens a stream (`opening`, counted +1 when allowed) and
 tells it when the player leaves (`closing`, −1). Only players the webhook admitted are
@@ -7,14 +8,21 @@ writes these counts to the database: the reconcile loop reads them for all live 
 round trip (`counts`) and stores them with `rooms.services.record_viewer_counts`, and clears the
 counters of rooms that went offline (`reset`).
 
-WebRTC players are told apart by their connection (address and port: OME reports the same
-ones when they leave). LL-HLS is plain HTTP: the closing can come from another connection of
-the same player, so LL-HLS viewers are counted per client address and room instead.
+These counts are only an estimate that keeps the figure fresh: OME sends an `opening` but never a
+`closing` for a session that never starts (a player retrying while a stream is listed but not
+yet playable made 126 openings for one viewer against OME 0.19). OME's own statistics are the
+truth: whenever the reconcile loop reads a room's, it shows that figure and sets the room's
+counter to it (`realign`), so the webhook then counts on from OME's figure.
+
+Each OME session counts once, however often OME asks about it. A session is the player's
+connection for WebRTC (address and port: OME reports the same ones when it leaves). LL-HLS is
+plain HTTP: a player's playlist requests and its closing can come over other connections, so
+an LL-HLS session is a client address watching a room.
 
 Every viewer's opening and closing is on the webhook's hot path: with Redis, an opening is one
-round trip and a closing two (pipelined commands on the cache's own connection pool, keys made
-by the cache so `counts` reads them back). Other cache backends (local development) take the
-portable path through Django's cache API.
+round trip (a small script: remember the session if it is new, and only then count it) and a
+closing two (keys made by the cache so `counts` reads them back). Other cache backends (local
+development) take the portable path through Django's cache API.
 """
 
 from __future__ import annotations
@@ -39,8 +47,18 @@ def _hls_key(public_id: str, address: str) -> str:
     return f"viewer-hls:{public_id}:{address}"
 
 
-def _room_key(public_id: str) -> str:
-    return f"viewer-room:{public_id}"
+def _session_key(*, public_id: str, protocol: str, address: str, port: int) -> str:
+    """What identifies one OME playback session; its value is the room's pk."""
+    return _hls_key(public_id, address) if protocol == "llhls" else _connection_key(address, port)
+
+
+# KEYS: the session, the room's count; ARGV: the room's pk, the session's memory in seconds.
+_JOIN_SCRIPT = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
+  return redis.call('INCR', KEYS[2])
+end
+return false
+"""
 
 
 def _redis():
@@ -80,60 +98,38 @@ def _decrement(key: str) -> bool:
 # --- The webhook's side ---------------------------------------------------------------------
 
 
-def joined(*, room_id: int, public_id: str, protocol: str, address: str, port: int) -> None:
-    """An admitted player opened the room's stream."""
+def joined(*, room_id: int, public_id: str, protocol: str, address: str, port: int) -> bool:
+    """An admitted player opened the room's stream; counted once per session. True when new."""
+    session_key = _session_key(public_id=public_id, protocol=protocol, address=address, port=port)
     redis = _redis()
     if redis is not None:
-        pipe = redis.pipeline(transaction=False)
-        if protocol == "llhls":
-            # The closing names the stream, not the room's pk: remember which room that is.
-            pipe.set(_key(_room_key(public_id)), room_id, ex=VIEWER_MEMORY_SECONDS)
-            hls_key = _key(_hls_key(public_id, address))
-            pipe.incr(hls_key)
-            pipe.expire(hls_key, VIEWER_MEMORY_SECONDS)
-        else:
-            pipe.set(_key(_connection_key(address, port)), room_id, ex=VIEWER_MEMORY_SECONDS)
-        pipe.incr(_key(_count_key(room_id)))
-        pipe.execute()
-        return
-    if protocol == "llhls":
-        cache.set(_room_key(public_id), room_id, timeout=VIEWER_MEMORY_SECONDS)
-        _increment(_hls_key(public_id, address), VIEWER_MEMORY_SECONDS)
-    else:
-        cache.set(_connection_key(address, port), room_id, timeout=VIEWER_MEMORY_SECONDS)
+        counted = redis.register_script(_JOIN_SCRIPT)(
+            keys=[_key(session_key), _key(_count_key(room_id))], args=[room_id, VIEWER_MEMORY_SECONDS]
+        )
+        return counted is not None
+    if not cache.add(session_key, room_id, timeout=VIEWER_MEMORY_SECONDS):
+        return False  # OME asked again about a session already counted
     _increment(_count_key(room_id), None)
+    return True
 
 
 def left(*, public_id: str, protocol: str, address: str, port: int) -> bool:
     """A player closed; counts it down if it was admitted. True when it was."""
+    session_key = _session_key(public_id=public_id, protocol=protocol, address=address, port=port)
     redis = _redis()
     if redis is not None:
-        return _left_redis(redis, public_id=public_id, protocol=protocol, address=address, port=port)
-    if protocol == "llhls":
-        room_id = cache.get(_room_key(public_id))
-        if room_id is None or not _decrement(_hls_key(public_id, address)):
-            return False
-    else:
-        key = _connection_key(address, port)
-        room_id = cache.get(key)
-        if room_id is None or not cache.delete(key):
-            return False
+        return _left_redis(redis, session_key=session_key)
+    room_id = cache.get(session_key)
+    if room_id is None or not cache.delete(session_key):
+        return False
     _decrement(_count_key(room_id))
     return True
 
 
-def _left_redis(redis, *, public_id: str, protocol: str, address: str, port: int) -> bool:
-    if protocol == "llhls":
-        hls_key = _key(_hls_key(public_id, address))
-        room_id, remaining = redis.pipeline(transaction=False).get(_key(_room_key(public_id))).decr(hls_key).execute()
-        if remaining < 0:
-            redis.set(hls_key, 0, ex=VIEWER_MEMORY_SECONDS)
-        if room_id is None or remaining < 0:
-            return False
-    else:
-        room_id = redis.getdel(_key(_connection_key(address, port)))
-        if room_id is None:
-            return False  # never admitted, or already counted out
+def _left_redis(redis, *, session_key: str) -> bool:
+    room_id = redis.getdel(_key(session_key))
+    if room_id is None:
+        return False  # never admitted, or already counted out
     count_key = _key(_count_key(int(room_id)))
     if redis.decr(count_key) < 0:
         redis.set(count_key, 0)
@@ -154,3 +150,12 @@ def reset(room_ids: list[int]) -> None:
     """Forget the counts of rooms that are offline (players that leave later count nothing)."""
     if room_ids:
         cache.delete_many([_count_key(room_id) for room_id in room_ids])
+
+
+def realign(figures: dict[int, int]) -> None:
+    """Set rooms' counters to the viewers OME's statistics report (by room pk), in one round trip.
+
+    The webhook counts on from there. Openings and closings that cross the read (the statistics
+    taken before the counter is set) are off by those few players until the room's next read."""
+    if figures:
+        cache.set_many({_count_key(room_id): max(0, count) for room_id, count in figures.items()}, timeout=None)

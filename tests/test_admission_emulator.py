@@ -120,13 +120,17 @@ def test_the_browser_publisher_goes_live_with_the_credential_from_its_page(webho
 
 def test_viewers_are_counted_while_they_watch(webhooked_ome, room):
     webhooked_ome.publish(_rtmp(webhooked_ome, room.stream_key))
-    webhooked_ome.play(f"{webhooked_ome.signalling_url}/app/acme-live")  # before the portal saw it live: not counted
-    reconcile()  # the loop confirms the stream OME lists: the room is live
+    webhooked_ome.play(f"{webhooked_ome.signalling_url}/app/acme-live")  # before the portal saw it live: not counted…
+    assert viewers.counts([room.pk]) == {room.pk: 0}
+    reconcile()  # …until the loop confirms the stream and reads OME's statistics, where this viewer is
+    assert viewers.counts([room.pk]) == {room.pk: 1}
     first = webhooked_ome.play(f"{webhooked_ome.signalling_url}/app/acme-live")
     webhooked_ome.play(f"{webhooked_ome.llhls_url}/app/acme-live/llhls.m3u8")
-    assert viewers.counts([room.pk]) == {room.pk: 2}
+    assert viewers.counts([room.pk]) == {room.pk: 3}
     webhooked_ome.stop_play(first["viewer"])
-    webhooked_ome.wait_for(lambda: viewers.counts([room.pk]) == {room.pk: 1}, what="the viewer to be counted out")
+    webhooked_ome.wait_for(lambda: viewers.counts([room.pk]) == {room.pk: 2}, what="the viewer to be counted out")
+    reconcile()
+    assert Room.objects.get(pk=room.pk).viewer_count == 2
 
 
 def test_a_private_room_plays_only_with_a_valid_token(webhooked_ome, room, team):

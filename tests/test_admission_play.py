@@ -5,6 +5,7 @@ import time
 
 import pytest
 from django.core.cache import cache
+from redis import client as redis_client
 
 from portal.models import Membership
 from rooms import credentials, viewers
@@ -149,6 +150,34 @@ def test_llhls_players_are_counted_by_address_whatever_connection_closes(client,
     assert viewers.counts([room.pk]) == {room.pk: 1}
 
 
+@pytest.fixture(params=["redis", "any other cache"])
+def cache_backend(request, settings):
+    """Counting works the same on Redis (production, one round trip) and on the portable path."""
+    if request.param != "redis":
+        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    return request.param
+
+
+def test_the_same_webrtc_sessions_repeated_opening_is_counted_once(client, room, cache_backend):
+    url = WEBRTC.format(id=room.public_id)
+    for _ in range(3):  # OME asked again about the same connection
+        assert play(client, url, address="198.51.100.4", port=5201).json()["allowed"] is True
+    play(client, url, address="198.51.100.4", port=5202)  # another connection: another viewer
+    assert viewers.counts([room.pk]) == {room.pk: 2}
+    play(client, url, status="closing", new_url=url, address="198.51.100.4", port=5201)
+    assert viewers.counts([room.pk]) == {room.pk: 1}
+
+
+def test_llhls_plays_are_counted_once_per_client_address(client, room, cache_backend):
+    url = LLHLS.format(id=room.public_id)
+    for port in (7101, 7102, 7103):  # one player's playlist requests, over several connections
+        play(client, url, protocol="LLHLS", address="198.51.100.7", port=port)
+    play(client, url, protocol="LLHLS", address="198.51.100.8", port=7104)
+    assert viewers.counts([room.pk]) == {room.pk: 2}
+    play(client, url, protocol="LLHLS", status="closing", new_url=url, address="198.51.100.7", port=7199)
+    assert viewers.counts([room.pk]) == {room.pk: 1}
+
+
 def test_players_admitted_while_a_room_is_starting_are_not_counted(client, room):
     # OME refuses them right after (no stream yet) and never sends their closing.
     room.live_state = LiveState.STARTING
@@ -239,9 +268,12 @@ def test_viewer_counting_works_on_a_cache_without_redis_too(client, room, settin
 def test_with_redis_an_opening_is_one_round_trip(client, room, monkeypatch):
     redis = viewers._redis()
     assert redis is not None, "the tests run on Redis"
+    # The first opening Redis ever sees also loads the counting script.
+    viewers.joined(room_id=room.pk, public_id=room.public_id, protocol="webrtc", address="192.0.2.1", port=1)
     calls = []
     real = type(redis).execute_command
     monkeypatch.setattr(type(redis), "execute_command", lambda self, *a, **k: calls.append(a[0]) or real(self, *a, **k))
-    viewers.joined(room_id=room.pk, public_id=room.public_id, protocol="webrtc", address="192.0.2.1", port=1)
-    assert calls == [], "pipelined, not command by command"
-    assert viewers.counts([room.pk]) == {room.pk: 1}
+    monkeypatch.setattr(redis_client.Pipeline, "execute", lambda self, *a, **k: pytest.fail("no pipeline needed"))
+    viewers.joined(room_id=room.pk, public_id=room.public_id, protocol="webrtc", address="192.0.2.1", port=2)
+    assert calls == ["EVALSHA"], "one command: Redis itself checks the session is new and counts it"
+    assert viewers.counts([room.pk]) == {room.pk: 2}

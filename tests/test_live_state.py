@@ -44,8 +44,8 @@ def test_a_publish_opens_one_session_and_the_room_is_starting_until_ome_lists_it
 
 def test_going_offline_closes_the_session_and_resets_the_room(room):
     services.go_live(room_id=room.pk, protocol="rtmp", confirmed=True)
-    services.record_viewer_counts({room.pk: 7})
-    services.record_viewer_counts({room.pk: 3})
+    services.record_viewer_counts(counts={room.pk: 7}, measured=[room.pk])
+    services.record_viewer_counts(counts={room.pk: 3}, measured=[room.pk])
     session = services.go_offline(room_id=room.pk)
     room.refresh_from_db()
     assert room.live_state == LiveState.OFFLINE and room.viewer_count == 0 and room.live_since is None
@@ -53,6 +53,17 @@ def test_going_offline_closes_the_session_and_resets_the_room(room):
     assert session.ended_at is not None
     assert session.peak_viewers == 7
     assert services.go_offline(room_id=room.pk) is None, "a second closing changes nothing"
+
+
+def test_a_count_from_the_webhook_alone_is_shown_but_never_becomes_the_peak(room):
+    services.go_live(room_id=room.pk, protocol="webrtc", confirmed=True)
+    services.record_viewer_counts(counts={room.pk: 2}, measured=[room.pk])  # OME's statistics
+    services.record_viewer_counts(counts={room.pk: 51})  # the webhook, counting retries that never started
+    assert Room.objects.get(pk=room.pk).viewer_count == 51
+    services.record_viewer_counts(counts={room.pk: 1}, measured=[room.pk])
+    session = services.go_offline(room_id=room.pk)
+    session.refresh_from_db()
+    assert session.peak_viewers == 2
 
 
 def test_a_publish_that_never_reached_ome_leaves_no_past_session(room):
@@ -67,9 +78,11 @@ def test_viewer_counts_of_many_rooms_are_written_in_a_constant_number_of_queries
     for room in rooms:
         services.go_live(room_id=room.pk, protocol="rtmp", confirmed=True)
     with CaptureQueriesContext(connection) as few:
-        services.record_viewer_counts({room.pk: 1 for room in rooms[:2]})
+        services.record_viewer_counts(counts={room.pk: 1 for room in rooms[:2]}, measured=[r.pk for r in rooms[:2]])
     with CaptureQueriesContext(connection) as many:
-        services.record_viewer_counts({room.pk: index + 1 for index, room in enumerate(rooms)})
+        services.record_viewer_counts(
+            counts={room.pk: index + 1 for index, room in enumerate(rooms)}, measured=[room.pk for room in rooms]
+        )
     assert len(many) == len(few)
     assert Room.objects.get(pk=rooms[-1].pk).viewer_count == 30
     assert LiveSession.objects.get(room=rooms[-1]).peak_viewers == 30

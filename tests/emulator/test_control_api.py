@@ -43,12 +43,17 @@ def test_invalid_json_is_400(ome: EmulatorProcess) -> None:
     assert response.status_code == 400 and "object" in response.json()["error"]
 
 
-def test_a_publish_can_be_delayed_like_a_starting_webrtc_stream(ome: EmulatorProcess) -> None:
+def test_a_delayed_publish_is_listed_at_once_and_starts_after_the_delay_like_a_webrtc_stream(
+    ome: EmulatorProcess,
+) -> None:
     result = ome.publish("ws://127.0.0.1:3333/app/browser?direction=send", delay=0.5)
     assert result["stream"] == "browser"
     streams = "/v1/vhosts/default/apps/app/streams"
-    assert ome.api("GET", streams).json()["response"] == []
-    ome.wait_for(lambda: ome.api("GET", streams).json()["response"] == ["browser"], timeout=3, what="the stream")
+    assert ome.api("GET", streams).json()["response"] == ["browser"], "OME lists it before it starts"
+    assert [stream["playable"] for stream in ome.state()["streams"]] == [False]
+    ome.play("ws://127.0.0.1:3333/app/browser", expect=404)
+    ome.wait_for(lambda: ome.state()["streams"][0]["playable"], timeout=3, what="the stream to start")
+    assert ome.play("ws://127.0.0.1:3333/app/browser")["stream"] == "browser"
     info = ome.api("GET", f"{streams}/browser").json()["response"]
     assert info["input"]["sourceType"] == "WebRTC"
     assert [track["audio"]["codec"] for track in info["input"]["tracks"] if track["type"] == "Audio"] == ["OPUS"]

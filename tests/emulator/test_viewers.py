@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
 
@@ -81,3 +83,39 @@ def test_llhls_playlists_ask_the_webhook(hooked_ome: EmulatorProcess, control_se
 
     control_server.answer = lambda body: {"allowed": False}
     assert requests.get(playlist, timeout=5).status_code == 403
+
+
+def _playable(ome: EmulatorProcess, stream: str) -> bool:
+    return any(item["name"] == stream and item["playable"] for item in ome.state()["streams"])
+
+
+def test_a_starting_stream_is_listed_but_its_players_get_an_opening_no_closing_and_no_count(
+    hooked_ome: EmulatorProcess, control_server: ControlServer
+) -> None:
+    # OME lists a browser's stream as soon as the publisher answered, and serves it only once it
+    # started (~5 s later): players retrying meanwhile are asked about, refused, never closed.
+    hooked_ome.publish("ws://127.0.0.1:3333/app/browser?direction=send", delay=3)
+    streams = hooked_ome.api("GET", "/v1/vhosts/default/apps/app/streams").json()["response"]
+    assert streams == ["browser"], "listed while it starts"
+    assert not _playable(hooked_ome, "browser")
+    for port in (41001, 41002, 41003):
+        refused = hooked_ome.play("ws://127.0.0.1:3333/app/browser", {"port": port}, expect=404)
+        assert refused["allowed"] is True, "the webhook was asked and allowed it; OME could not serve it"
+    assert requests.get(f"{hooked_ome.llhls_url}/app/browser/llhls.m3u8", timeout=5).status_code == 404
+    assert stats(hooked_ome, "browser")["totalConnections"] == 0, "players that never started are not counted"
+
+    hooked_ome.wait_for(lambda: _playable(hooked_ome, "browser"), timeout=6, what="the stream to start")
+    viewer = hooked_ome.play("ws://127.0.0.1:3333/app/browser", {"port": 41004})["viewer"]
+    assert stats(hooked_ome, "browser")["connections"]["webrtc"] == 1
+    hooked_ome.stop_play(viewer)
+    control_server.wait_for(6)  # publisher opening, 4 player openings, the played viewer's closing
+    time.sleep(0.3)
+    plays = [item.request for item in control_server.received if item.request["direction"] == "outgoing"]
+    assert [(play["protocol"], play["status"]) for play in plays] == [
+        ("WebRTC", "opening"),
+        ("WebRTC", "opening"),
+        ("WebRTC", "opening"),
+        ("LLHLS", "opening"),
+        ("WebRTC", "opening"),
+        ("WebRTC", "closing"),
+    ], "only the session that played is closed"

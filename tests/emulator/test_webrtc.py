@@ -64,6 +64,10 @@ class Ome:
     def streams(self) -> list[str]:
         return sorted(self.process.api("GET", "/v1/vhosts/default/apps/app/streams").json()["response"])
 
+    def playable(self, name: str) -> bool:
+        """Listed and started: OME lists a WebRTC publisher's stream from its answer, serves it later."""
+        return any(stream["name"] == name and stream["playable"] for stream in self.process.state()["streams"])
+
     def stream_info(self, name: str) -> dict:
         return self.process.api("GET", f"/v1/vhosts/default/apps/app/streams/{name}").json()["response"]
 
@@ -332,7 +336,7 @@ def test_aiortc_publisher_is_relayed_to_two_players_until_it_leaves(emulator):
         players: list[SignallingClient] = []
         try:
             assert (await publisher.connect())["command"] == "offer"
-            await async_wait_for(lambda: emulator.streams() == ["room1"], what="the stream to appear")
+            await async_wait_for(lambda: emulator.playable("room1"), what="the stream to start")
             info = await asyncio.to_thread(emulator.stream_info, "room1")
             assert info["input"]["sourceType"] == "WebRTC" and video_codec_of(info) == "H264"
 
@@ -371,6 +375,35 @@ def test_aiortc_publisher_is_relayed_to_two_players_until_it_leaves(emulator):
     }, "the publisher's closing comes first and carries new_url, as in the golden recording"
     assert [c["direction"] for c in closings[1:]] == ["outgoing", "outgoing"]
     assert all(c["new_url"] == c["url"] == f"{emulator.signalling_url}/app/room1" for c in closings[1:])
+
+
+def test_a_publishers_stream_is_listed_from_its_answer_and_players_are_refused_until_it_starts(emulator):
+    """Like OME 0.19: the stream exists (listed, stats at zero) once the publisher answered, and plays only once it
+    started (after the first media plus `webrtc_stream_delay`); players refused meanwhile get no closing."""
+    emulator.process.config(webrtc_stream_delay=2)
+    play_url = f"{emulator.signalling_url}/app/slow"
+
+    async def scenario():
+        publisher = SignallingClient(f"{play_url}?direction=send", publish_tracks=[Pattern(), AudioStreamTrack()])
+        player = SignallingClient(play_url)
+        try:
+            assert (await publisher.connect())["command"] == "offer"
+            await async_wait_for(lambda: emulator.streams() == ["slow"], what="the stream to be listed")
+            assert not await asyncio.to_thread(emulator.playable, "slow")
+            message, closed = await first_message(play_url)
+            assert message == GOLDEN_404 and closed, "a listed stream that has not started cannot be played"
+            assert await asyncio.to_thread(emulator.viewer_count, "slow") == 0
+            await async_wait_for(lambda: emulator.playable("slow"), what="the stream to start")
+            assert (await player.connect())["command"] == "offer"
+            await async_wait_for(lambda: emulator.viewer_count("slow") == 1, what="the viewer")
+        finally:
+            await player.close()
+            await publisher.close()
+        await async_wait_for(lambda: len(emulator.hooks("closing")) == 2, what="closing webhooks")
+
+    run(scenario())
+    plays = [hook["request"]["status"] for hook in emulator.hooks() if hook["request"]["direction"] == "outgoing"]
+    assert plays == ["opening", "opening", "closing"], "the refused player's session is never closed"
 
 
 def test_new_url_names_the_stream_and_a_second_publisher_is_refused(emulator):
@@ -441,7 +474,7 @@ def test_sigterm_disconnects_everyone_and_sends_the_closing_webhooks(emulator):
         player = SignallingClient(f"{emulator.signalling_url}/app/down")
         try:
             await publisher.connect()
-            await async_wait_for(lambda: emulator.streams() == ["down"], what="the stream")
+            await async_wait_for(lambda: emulator.playable("down"), what="the stream")
             await player.connect()
             await async_wait_for(lambda: emulator.viewer_count("down") == 1, what="the viewer")
             await asyncio.to_thread(emulator.process.stop)
@@ -526,7 +559,7 @@ def test_chromium_ovenlivekit_publish_is_played_by_ovenplayer_until_the_publishe
     play_url = f"{emulator.signalling_url}/app/browserpub"
     with browser_page(chromium, pages + "/publish.html", camera=True) as publisher:
         publisher.evaluate("url => window.publish(url)", publish_url)
-        wait_for(lambda: emulator.streams() == ["browserpub"], 15, "the browser's stream to appear")
+        wait_for(lambda: emulator.playable("browserpub"), 15, "the browser's stream to start")
         assert video_codec_of(emulator.stream_info("browserpub")) == "H264"
         [opening] = emulator.hooks("opening")
         assert opening["request"]["url"] == publish_url
@@ -663,7 +696,7 @@ def test_clients_vanishing_at_any_step_leave_nothing_behind(emulator):
         survivor = SignallingClient(publish, publish_tracks=[Pattern()])
         try:
             assert (await survivor.connect())["command"] == "offer", "the name is free again"
-            await async_wait_for(lambda: emulator.streams() == ["flaky"], what="the stream")
+            await async_wait_for(lambda: emulator.playable("flaky"), what="the stream")
             for step in ("request", "answer", "media"):
                 await drop_after(play, step)
             await async_wait_for(lambda: emulator.viewer_count("flaky") == 0, what="no viewers left")
