@@ -12,6 +12,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from portal.outbound import parse_allowed_hosts
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -202,6 +204,12 @@ OME_RETRY_MAX_ATTEMPTS = env.int("OME_RETRY_MAX_ATTEMPTS", default=10)
 OME_RECORDINGS_DIR = env("OME_RECORDINGS_DIR", default="")
 RECORDINGS_DIR = env.path("RECORDINGS_DIR", default=BASE_DIR / "var" / "recordings")
 RECONCILE_SECONDS = env.float("RECONCILE_SECONDS", default=5.0)
+
+# Outgoing URLs (restream destinations, pushes) never reach loopback, private or internal
+# addresses (portal/outbound.py) except these: host names, IPs or CIDR networks, optionally
+# with :port, e.g. "ingest.studio.example,10.1.2.0/24:1935". None by default.
+OUTBOUND_ALLOWED_HOSTS = [entry.strip() for entry in env.list("OUTBOUND_ALLOWED_HOSTS", default=[]) if entry.strip()]
+parse_allowed_hosts(OUTBOUND_ALLOWED_HOSTS)  # a mistyped entry stops the portal here, naming it
 
 # Celery: without REDIS_URL tasks run eagerly in the web process (local default only).
 CELERY_BROKER_URL = REDIS_URL or "memory://"
