@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
 from portal.crypto import EncryptedTextField, mask
+from portal.outbound import validate_outbound_url
 from portal.tenancy import TenantQuerySet
 
 
@@ -33,16 +32,8 @@ ALLOWED_SCHEMES = ("rtmp", "rtmps", "srt")
 
 
 def validate_destination_url(value: str) -> None:
-    parts = urlsplit(value or "")
-    if parts.scheme not in ALLOWED_SCHEMES or not parts.hostname:
-        raise ValidationError(
-            "Enter the server address starting with rtmp://, rtmps:// or srt://, e.g. rtmp://live.example.com/app.",
-            code="invalid_url",
-        )
-    try:
-        parts.port  # noqa: B018 — raises on a port that is not a number
-    except ValueError:
-        raise ValidationError("The port in this address is not a number.", code="invalid_url") from None
+    """A server the media server may push to: rtmp://, rtmps:// or srt://, never into a private network."""
+    validate_outbound_url(value, schemes=ALLOWED_SCHEMES)
 
 
 def ome_protocol(url: str) -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from portal.celery import enqueue_on_commit
-from portal.errors import Conflict, LimitReached, NotAllowed
+from portal.errors import Conflict, LimitReached, NotAllowed, PortalError
 from portal.ome.client import PushInfo
 
 from .models import (
@@ -151,6 +152,17 @@ def start_custom_push(
     return _save_new_push(push, conflict="This push is already running.")
 
 
+def refuse_unsafe_target(*, push: Push) -> bool:
+    """Judge the push's server again right before OME connects to it: a name may resolve
+    elsewhere now than when it was saved. A refused push is marked failed; True if refused."""
+    try:
+        validate_destination_url(push.url)
+    except ValidationError as refused:
+        push_failed(push_id=push.pk, message="Not started: " + " ".join(refused.messages))
+        return True
+    return False
+
+
 def _save_new_push(push: Push, *, conflict: str) -> Push:
     from .tasks import start_push_task
 
@@ -181,14 +193,17 @@ def retry_push(*, push: Push, requested_by=None) -> Push:
         raise Conflict("Only a failed restream can be retried.")
     if push.destination is not None:
         return start_push(destination=push.destination, requested_by=requested_by)
-    return start_custom_push(
-        room=push.room,
-        url=push.url,
-        stream_key=push.stream_key,
-        protocol=push.protocol,
-        external_id=push.external_id,
-        requested_by=requested_by,
-    )
+    try:
+        return start_custom_push(
+            room=push.room,
+            url=push.url,
+            stream_key=push.stream_key,
+            protocol=push.protocol,
+            external_id=push.external_id,
+            requested_by=requested_by,
+        )
+    except ValidationError as refused:  # its server is no longer acceptable (a private address)
+        raise PortalError(" ".join(refused.messages)) from None
 
 
 def start_auto_pushes(*, room) -> list[Push]:

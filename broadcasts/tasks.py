@@ -20,6 +20,9 @@ def start_push_task(self, push_id: int) -> None:
     push = Push.objects.filter(pk=push_id).first()
     if push is None or push.state not in RUNNING_PUSH_STATES:
         return  # stopped or failed meanwhile; a pushing one is registered again after an OME restart
+    if services.refuse_unsafe_target(push=push):
+        logger.info("push %s not started: its server is not a public address", push.ome_id)
+        return
     try:
         info = OmeClient.from_settings().start_push(
             push_id=push.ome_id,

@@ -12,6 +12,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from portal.outbound import parse_allowed_hosts
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -208,6 +210,12 @@ RECONCILE_SECONDS = env.float("RECONCILE_SECONDS", default=5.0)
 # Streams whose statistics each reconcile pass reads (round robin) to correct viewer counts:
 # every live room is read within ceil(live rooms / this) passes (1,000 rooms: 10 passes, 50 s).
 RECONCILE_STATS_PER_PASS = env.int("RECONCILE_STATS_PER_PASS", default=100)
+
+# Outgoing URLs (restream destinations, pushes) never reach loopback, private or internal
+# addresses (portal/outbound.py) except these: host names, IPs or CIDR networks, optionally
+# with :port, e.g. "ingest.studio.example,10.1.2.0/24:1935". None by default.
+OUTBOUND_ALLOWED_HOSTS = [entry.strip() for entry in env.list("OUTBOUND_ALLOWED_HOSTS", default=[]) if entry.strip()]
+parse_allowed_hosts(OUTBOUND_ALLOWED_HOSTS)  # a mistyped entry stops the portal here, naming it
 
 # Celery: without REDIS_URL tasks run eagerly in the web process (local default only).
 CELERY_BROKER_URL = REDIS_URL or "memory://"

@@ -14,6 +14,7 @@ from portal.models import Membership, Organization, Role, User
 from .celery_worker import celery_worker  # noqa: F401 — a fixture, for tests about the queue
 from .chromium import CHROMIUM, CHROMIUM_ARGS
 from .factories import MembershipFactory, OrganizationFactory, RoomFactory, UserFactory
+from .fake_dns import fake_dns  # noqa: F401 — a fixture, for tests about what names resolve to
 
 
 @pytest.fixture(autouse=True)

@@ -55,7 +55,7 @@ def test_bad_destinations_are_refused_with_a_message_and_nothing_is_saved(owner_
 
 
 @pytest.mark.parametrize(
-    "url", ["rtmp://live.example.com/app", "rtmps://live.example.com:443/app", "srt://10.0.0.5:9000?streamid=x"]
+    "url", ["rtmp://live.example.com/app", "rtmps://live.example.com:443/app", "srt://srt.example.com:9000?streamid=x"]
 )
 def test_custom_rtmp_rtmps_and_srt_servers_are_accepted(owner_client, room, url):
     assert _add(owner_client, platform="custom", url=url, stream_key="k").status_code == 302

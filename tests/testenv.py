@@ -31,6 +31,9 @@ _defaults = {
     "DOMAIN": "testserver",
     "ALLOWED_HOSTS": "*",
     "RECORDINGS_DIR": tempfile.mkdtemp(prefix="portal-recordings-"),
+    # The emulator's push destinations are local RTMP sinks (rtmp://127.0.0.1:PORT/...); tests of
+    # the outbound-address rules set OUTBOUND_ALLOWED_HOSTS to [] themselves.
+    "OUTBOUND_ALLOWED_HOSTS": "127.0.0.1",
     # Playwright's sync API runs an event loop in the test thread; the ORM calls made next to
     # it in the same test are still plain synchronous calls.
     "DJANGO_ALLOW_ASYNC_UNSAFE": "true",

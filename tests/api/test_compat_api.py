@@ -203,7 +203,7 @@ def test_stream_names_with_a_suffix_map_to_the_room_and_push_its_rtmp_variant(om
 
 
 def test_another_organizations_room_is_an_unknown_stream_but_the_operator_reaches_it(ome_api, operator, other_room):
-    body = {"id": "p", "stream": {"name": "globex-live_youtube"}, "protocol": "rtmp", "url": "rtmp://h/app"}
+    body = {"id": "p", "stream": {"name": "globex-live_youtube"}, "protocol": "rtmp", "url": "rtmp://h.example/app"}
     assert ome_api.post(f"{APP}:startPush", body).status_code == 404
     assert operator.post(f"{APP}:startPush", body).status_code == 200
     assert Push.objects.get().room == other_room
