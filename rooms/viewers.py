@@ -22,6 +22,8 @@ from __future__ import annotations
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
 
+from portal.outage import cache_optional
+
 # A viewer's admission is remembered at most this long; a player watching longer than that
 # is simply not counted down when it leaves (the reset at the end of the live fixes the count).
 VIEWER_MEMORY_SECONDS = 2 * 24 * 3600
@@ -80,6 +82,7 @@ def _decrement(key: str) -> bool:
 # --- The webhook's side ---------------------------------------------------------------------
 
 
+@cache_optional(default=None, what="viewer count")  # Redis down: the viewer is admitted, not counted
 def joined(*, room_id: int, public_id: str, protocol: str, address: str, port: int) -> None:
     """An admitted player opened the room's stream."""
     redis = _redis()
@@ -104,6 +107,7 @@ def joined(*, room_id: int, public_id: str, protocol: str, address: str, port: i
     _increment(_count_key(room_id), None)
 
 
+@cache_optional(default=False, what="viewer count")
 def left(*, public_id: str, protocol: str, address: str, port: int) -> bool:
     """A player closed; counts it down if it was admitted. True when it was."""
     redis = _redis()
