@@ -334,10 +334,14 @@ class FaultStack:
     def thaw_ome(self) -> None:
         os.kill(self.ome.process.pid, signal.SIGCONT)
 
-    def new_worker(self) -> PortalProcess:
-        """A fresh worker process (after the old one was killed), ready to consume."""
+    def new_worker(self, **overrides: str) -> PortalProcess:
+        """A fresh worker process (after the old one was killed or stopped), ready to consume;
+        `overrides` change its environment (e.g. longer retry waits), until the next new worker."""
+        if self.worker is not None and self.worker.alive:
+            self.worker.stop()
         log = self.logs / f"worker-{int(time.time() * 1000)}.log"
-        self.worker = PortalProcess("worker", self.env, log, "--without-gossip", "--without-mingle").start()
+        env = {**self.env, **overrides}
+        self.worker = PortalProcess("worker", env, log, "--without-gossip", "--without-mingle").start()
         wait_until(lambda: "ready." in self.worker.output(200_000), timeout=60, what="the new worker to be ready")
         return self.worker
 

@@ -79,6 +79,8 @@ def test_a_push_and_a_recording_stopped_while_ome_hangs_are_stopped_once_it_answ
         timeout=20,
         what="the push and the recording to run",
     )
+    # Retries wait longer than a reconcile pass, as in production (seconds to a minute vs 5 s).
+    stack.new_worker(OME_RETRY_BASE_SECONDS="6", OME_RETRY_MAX_SECONDS="6", CELERY_VISIBILITY_TIMEOUT="10")
     stack.freeze_ome()  # OME hangs: its API times out, its media (the push, the record) goes on
     try:
         assert api.post(f"{stack.web_url}/api/v1/pushes/{push}/stop/", timeout=15).status_code == 200
@@ -109,6 +111,7 @@ def test_a_push_and_a_recording_stopped_while_ome_hangs_are_stopped_once_it_answ
     time.sleep(3)
     assert stopped(), "a stopped push or recording came back"
     figures.record(request, fault="OME hanging during stops", injected=1, tried=2, lost=0, duplicated=0)
+    stack.new_worker()  # back to the stack's timings
 
 
 def test_a_start_waiting_for_its_retry_when_the_worker_is_killed_reaches_ome_after_a_new_worker_starts(
