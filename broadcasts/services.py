@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from portal.celery import enqueue_on_commit
+from portal.celery import enqueue_on_commit, requeue_stale
 from portal.errors import Conflict, LimitReached, NotAllowed, PortalError
 from portal.ome.client import PushInfo
 
@@ -222,6 +222,20 @@ def start_auto_pushes(*, room) -> list[Push]:
 def stop_room_pushes(*, room) -> None:
     for push in Push.objects.filter(room=room).active():
         stop_push(push=push)
+
+
+def requeue_stale_requests() -> int:
+    """Queue again the starts and stops still waiting for their task after a while.
+
+    Their message was lost: a worker killed while the task waited for a retry, Redis down when
+    the request was made, or restarted without its data. Pushes OME has accepted (starting,
+    pushing) are the reconcile loop's business, not this sweep's.
+    """
+    from .tasks import start_push_task, stop_push_task
+
+    return requeue_stale(Push.objects.filter(state=PushState.REQUESTED), task=start_push_task) + requeue_stale(
+        Push.objects.filter(state=PushState.STOPPING), task=stop_push_task
+    )
 
 
 # --- What OME answered (called by tasks and the reconcile loop) --------------------------------

@@ -59,3 +59,9 @@ def stop_push_task(self, push_id: int) -> None:
         services.push_failed(push_id=push_id, message=error.message)
         return
     services.push_stopped(push_id=push_id)
+
+
+@shared_task(ignore_result=True)
+def requeue_stale_requests() -> None:
+    """Beat, every REQUEST_REQUEUE_SECONDS / 4: starts and stops whose queue message was lost go again."""
+    services.requeue_stale_requests()

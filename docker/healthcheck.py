@@ -3,7 +3,9 @@
 Exit 0 when healthy, 1 otherwise, with one line saying why: Docker shows it in
 `docker inspect` and swarm replaces a task whose checks keep failing.
 
-- web: GET /healthz on the local gunicorn (200 means the database answers).
+- web: GET /healthz on the local gunicorn. 200 means the database answers: healthy, even when the
+  cache or the broker is down (the body says "degraded", printed here for `docker inspect`); web
+  keeps serving what does not need Redis, and replacing it would not bring Redis back.
 - worker: the local Celery worker answers a ping through the broker.
 - beat: the beat schedule file was written recently (beat rewrites it every few minutes
   while it keeps sending the reconcile task).
@@ -12,6 +14,7 @@ Exit 0 when healthy, 1 otherwise, with one line saying why: Docker shows it in
 from __future__ import annotations
 
 import glob
+import json
 import os
 import socket
 import subprocess
@@ -25,13 +28,21 @@ def check_web() -> str | None:
     url = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}/healthz"
     try:
         with urllib.request.urlopen(url, timeout=4) as response:
-            if response.status == 200:
-                return None
-            return f"{url} answered {response.status}"
+            if response.status != 200:
+                return f"{url} answered {response.status}"
+            body = response.read(2000).decode(errors="replace")
     except urllib.error.HTTPError as error:
-        return f"{url} answered {error.code}: {error.read(200).decode(errors='replace').strip()}"
+        return f"{url} answered {error.code}: {error.read(300).decode(errors='replace').strip()}"
     except OSError as error:
         return f"{url} is unreachable: {error}"
+    try:
+        report = json.loads(body)
+    except ValueError:
+        return None
+    if report.get("status") == "degraded":
+        failing = {name: state for name, state in report.get("checks", {}).items() if state != "ok"}
+        print(f"degraded: {failing}")
+    return None
 
 
 def check_worker() -> str | None:

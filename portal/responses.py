@@ -11,6 +11,7 @@ from django.http import JsonResponse
 from django.shortcuts import redirect
 
 from .errors import PortalError
+from .outage import queue_delay_notice, queue_unavailable
 
 
 def wants_json(request) -> bool:
@@ -18,13 +19,22 @@ def wants_json(request) -> bool:
 
 
 def action_answer(request, *, back_to: str, data: dict | None = None, error: PortalError | None = None, done: str = ""):
-    """Answer an action: `error` (a refused request) or `data`/`done` (it worked); `back_to` is a URL."""
+    """Answer an action: `error` (a refused request) or `data`/`done` (it worked); `back_to` is a URL.
+
+    When the work was stored but could not be queued (Redis down), the answer says that it waits.
+    """
+    notice = queue_delay_notice() if error is None and queue_unavailable() else ""
     if wants_json(request):
         if error is not None:
             return JsonResponse({"detail": error.message}, status=error.status_code)
-        return JsonResponse(data if data is not None else {"detail": done})
+        body = dict(data) if data is not None else {"detail": done}
+        if notice:
+            body["notice"] = notice
+        return JsonResponse(body)
     if error is not None:
         messages.error(request, error.message)
     elif done:
         messages.success(request, done)
+    if notice:
+        messages.warning(request, notice)
     return redirect(back_to)

@@ -64,6 +64,8 @@ MIDDLEWARE = [
     "portal.tenancy.CurrentOrganizationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so that it sees the views' exceptions first: a Redis outage becomes a 503 in words.
+    "portal.outage.OutageMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -96,7 +98,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default="")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Short socket timeouts: while Redis is down, a request that uses the cache fails (or goes on
+    # without it) in about a second instead of waiting for the kernel's TCP timeouts.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
+        }
+    }
 else:
     # Local runs only: a cache on disk is shared by the web server and the reconcile loop
     # (viewer counts, single-use credentials, rate limits), which run as separate processes.
@@ -217,6 +227,15 @@ RECONCILE_STATS_PER_PASS = env.int("RECONCILE_STATS_PER_PASS", default=100)
 OUTBOUND_ALLOWED_HOSTS = [entry.strip() for entry in env.list("OUTBOUND_ALLOWED_HOSTS", default=[]) if entry.strip()]
 parse_allowed_hosts(OUTBOUND_ALLOWED_HOSTS)  # a mistyped entry stops the portal here, naming it
 
+# Every start and stop of a push or recording reaches OME within about this many seconds, whatever
+# happened to its queue message (a killed worker, Redis down or restarted empty): a beat sweep
+# queues again the requests still waiting after 3/4 of it, checking every 1/4 of it.
+REQUEST_REQUEUE_SECONDS = env.float("REQUEST_REQUEUE_SECONDS", default=120.0)
+if REQUEST_REQUEUE_SECONDS <= OME_RETRY_MAX_SECONDS:
+    raise ImproperlyConfigured(
+        "REQUEST_REQUEUE_SECONDS must be longer than OME_RETRY_MAX_SECONDS (the longest wait between two tries)."
+    )
+
 # Celery: without REDIS_URL tasks run eagerly in the web process (local default only).
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
@@ -227,8 +246,41 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The worker and beat outlive a broker outage: they reconnect for as long as it lasts.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_CONNECTION_TIMEOUT = 2.0
+if REDIS_URL:
+    # kombu's Redis transport, fixed so that the worker survives Redis going away while it holds
+    # tasks waiting for a retry (portal/broker.py says how).
+    CELERY_BROKER_TRANSPORT = "portal.broker:Transport"
+# Redis hands a message that a worker took but never acknowledged (the worker was killed) to
+# another worker after this many seconds. Tasks waiting for a retry are such messages, so it
+# must be longer than the longest wait (OME_RETRY_MAX_SECONDS), or a living worker's retry would
+# run twice; kombu's default (an hour) would leave a killed worker's retry lost for an hour.
+CELERY_VISIBILITY_TIMEOUT = env.float("CELERY_VISIBILITY_TIMEOUT", default=OME_RETRY_MAX_SECONDS + 30)
+if CELERY_VISIBILITY_TIMEOUT <= OME_RETRY_MAX_SECONDS:
+    raise ImproperlyConfigured("CELERY_VISIBILITY_TIMEOUT must be longer than OME_RETRY_MAX_SECONDS.")
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    # Look for such messages every few seconds (kombu's default: every 100 s).
+    "unacked_restore_interval": max(1, min(10, int(CELERY_VISIBILITY_TIMEOUT // 4))),
+    "unacked_restore_throttle": 1,
+    # A web request that queues a task while Redis is down fails in seconds, not minutes.
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_BEAT_SCHEDULE = {
     "reconcile-ome": {"task": "portal.tasks.reconcile", "schedule": RECONCILE_SECONDS},
+    "requeue-stale-pushes": {
+        "task": "broadcasts.tasks.requeue_stale_requests",
+        "schedule": REQUEST_REQUEUE_SECONDS / 4,
+    },
+    "requeue-stale-recordings": {
+        "task": "recordings.tasks.requeue_stale_requests",
+        "schedule": REQUEST_REQUEUE_SECONDS / 4,
+    },
     "delete-expired-recordings": {"task": "recordings.tasks.delete_expired_recordings", "schedule": 3600.0},
 }
 

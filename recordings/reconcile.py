@@ -52,6 +52,10 @@ def reconcile_recordings(snapshot: OmeSnapshot) -> None:
             continue  # changed since OME was read (a task just registered it): judged next time
         info = snapshot.records.get(recording.ome_id)
         if info is not None:
+            if recording.state == RecordingState.STOPPING and info.state in ("ready", "recording"):
+                # Its stop has not reached OME yet (OME was down, or the message was lost): left
+                # untouched, so that the sweep (REQUEST_REQUEUE_SECONDS) sends it again if need be.
+                continue
             if recording.state == RecordingState.RECORDING and info.state == "ready" and not recording.room.is_live:
                 recording.state = RecordingState.STOPPING  # the stream ended; OME would wait for it
                 to_stop.append(recording.pk)

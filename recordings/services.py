@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from portal.celery import enqueue_on_commit
+from portal.celery import enqueue_on_commit, requeue_stale
 from portal.errors import Conflict, LimitReached, NotAllowed
 from portal.ome.client import RecordInfo
 
@@ -100,6 +100,19 @@ def stop_room_recordings(*, room) -> None:
         stop_recording(recording=recording)
 
 
+def requeue_stale_requests() -> int:
+    """Queue again the starts and stops still waiting for their task after a while (a lost message).
+
+    Recordings OME has accepted (waiting, recording) are the reconcile loop's business. A stopping
+    one whose stop did reach OME is only asked again (OME answers "not found") and finished.
+    """
+    from .tasks import start_recording_task, stop_recording_task
+
+    return requeue_stale(
+        Recording.objects.filter(state=RecordingState.REQUESTED), task=start_recording_task
+    ) + requeue_stale(Recording.objects.filter(state=RecordingState.STOPPING), task=stop_recording_task)
+
+
 def delete_recording(*, recording: Recording) -> None:
     """Delete a recording; its files go with the row (see `delete_files`). Stop it first."""
     if recording.is_active:
@@ -144,7 +157,11 @@ def apply_ome_info(recording: Recording, info: RecordInfo) -> bool:
     state = _OME_STATES.get(info.state)
     if state is RecordingState.ERROR:
         recording.error_message = RECORDING_FAILED
-    if state is not None and not (state is RecordingState.WAITING and recording.state == RecordingState.STOPPING):
+    # A stopping recording stays stopping while OME still records: its stop has not reached OME yet
+    # (OME was down, or the message was lost) and is still on its way.
+    if state is not None and not (
+        recording.state == RecordingState.STOPPING and state in (RecordingState.WAITING, RecordingState.RECORDING)
+    ):
         recording.state = state
     recording.size_bytes = max(recording.size_bytes, info.total_record_bytes or info.record_bytes)
     recording.duration_ms = max(recording.duration_ms, info.total_record_time_ms or info.record_time_ms)

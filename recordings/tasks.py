@@ -72,3 +72,9 @@ def delete_expired_recordings() -> None:
     deleted = services.delete_expired_recordings()
     if deleted:
         logger.info("deleted %d expired recording(s)", deleted)
+
+
+@shared_task(ignore_result=True)
+def requeue_stale_requests() -> None:
+    """Beat, every REQUEST_REQUEUE_SECONDS / 4: starts and stops whose queue message was lost go again."""
+    services.requeue_stale_requests()

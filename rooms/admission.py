@@ -19,6 +19,14 @@ short-lived and players get fresh ones with every status poll.
 
 It is on the hot path of every viewer: at most two indexed queries per request, no OME call.
 State changes go to Celery after commit (rooms.tasks) and viewer counts to the cache.
+
+While Redis (cache and queue) is down, decisions still come from the database: viewers are
+admitted without being counted, OBS publishers without the one-publisher slot (the database's
+live state still refuses a second one; the answer's reason says so), and go-live/offline
+are left to the reconcile loop. A browser publish credential is refused then: its single use
+cannot be guaranteed, and an accepted credential that could be replayed for the rest of its
+lifetime would let a copied publisher URL take over the room; pressing Go live again a few
+seconds later works, and OBS keys keep working.
 """
 
 from __future__ import annotations
@@ -35,10 +43,11 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
 
+from portal.celery import enqueue_on_commit
 from portal.crypto import secret_digest_candidates
 from portal.models import Membership
+from portal.outage import CACHE_ERRORS, cache_optional, warn_once_in_a_while
 
 from . import credentials, tasks, viewers
 from .models import LiveState, Room, Visibility
@@ -254,6 +263,13 @@ def answer(request: AdmissionRequest) -> dict:
 PUBLISHER_MEMORY_SECONDS = 7 * 24 * 3600
 
 
+CREDENTIAL_UNCHECKABLE = (
+    "the portal cannot make sure this publish credential is used only once right now "
+    "(its cache is unavailable): press Go live again in a few seconds"
+)
+SLOT_UNAVAILABLE = "admitted from the database alone: the cache that holds the room's one-publisher slot is unavailable"
+
+
 def _publisher_key(public_id: str) -> str:
     return f"publisher:{public_id}"
 
@@ -304,17 +320,28 @@ def _admit_publisher(request: AdmissionRequest) -> Answer:
         ).exists()
         if not still_member:
             return refuse("you are no longer a member of this room's organization")
-        if not credentials.burn_publish_credential(credential):
+        try:
+            burned = credentials.burn_publish_credential(credential)
+        except CACHE_ERRORS as error:
+            warn_once_in_a_while("publish credential check", error)
+            return refuse(CREDENTIAL_UNCHECKABLE)
+        if not burned:
             return refuse("this publish credential was already used: press Go live again")
-    if not _claim_publisher_slot(room, request):
+    note = ""
+    try:
+        claimed = _claim_publisher_slot(room, request)
+    except CACHE_ERRORS as error:
+        warn_once_in_a_while("publisher slot", error)
+        claimed, note = True, SLOT_UNAVAILABLE
+    if not claimed:
         return refuse("this room is already live: stop the other stream first")
 
     room_id, user_id, protocol = room.pk, credential.user_id if credential else None, _ingest_protocol(request)
-    transaction.on_commit(lambda: tasks.publish_opened.delay(room_id, protocol, user_id))
+    enqueue_on_commit(tasks.publish_opened, room_id, protocol, user_id)
     if credential is not None:
-        return Answer(True)
+        return Answer(True, reason=note)
     # The key is the stream name in the URL: OME must serve the stream under the room's id.
-    return Answer(True, new_url=url.with_stream(room.public_id, keep_query=("direction", "transport")))
+    return Answer(True, reason=note, new_url=url.with_stream(room.public_id, keep_query=("direction", "transport")))
 
 
 def _claim_publisher_slot(room: Room, request: AdmissionRequest) -> bool:
@@ -332,6 +359,7 @@ def _claim_publisher_slot(room: Room, request: AdmissionRequest) -> bool:
     return True
 
 
+@cache_optional(default=None, what="publisher closing")  # the reconcile loop takes the room offline
 def _publisher_closed(request: AdmissionRequest) -> None:
     public_id = request.final_url.stream
     key = _publisher_key(public_id)
@@ -340,7 +368,7 @@ def _publisher_closed(request: AdmissionRequest) -> None:
         return  # a refused publisher (or one the portal never admitted) leaves the live alone
     cache.delete(key)
     room_id = holder["room"]  # going offline also clears the room's viewer count
-    transaction.on_commit(lambda: tasks.publish_closed.delay(room_id))
+    enqueue_on_commit(tasks.publish_closed, room_id)
 
 
 # Players ------------------------------------------------------------------------------------

@@ -30,6 +30,8 @@ from __future__ import annotations
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
 
+from portal.outage import cache_optional
+
 # A viewer's admission is remembered at most this long; a player watching longer than that
 # is simply not counted down when it leaves (the reset at the end of the live fixes the count).
 VIEWER_MEMORY_SECONDS = 2 * 24 * 3600
@@ -98,6 +100,7 @@ def _decrement(key: str) -> bool:
 # --- The webhook's side ---------------------------------------------------------------------
 
 
+@cache_optional(default=False, what="viewer count")  # Redis down: the viewer is admitted, not counted
 def joined(*, room_id: int, public_id: str, protocol: str, address: str, port: int) -> bool:
     """An admitted player opened the room's stream; counted once per session. True when new."""
     session_key = _session_key(public_id=public_id, protocol=protocol, address=address, port=port)
@@ -113,6 +116,7 @@ def joined(*, room_id: int, public_id: str, protocol: str, address: str, port: i
     return True
 
 
+@cache_optional(default=False, what="viewer count")
 def left(*, public_id: str, protocol: str, address: str, port: int) -> bool:
     """A player closed; counts it down if it was admitted. True when it was."""
     session_key = _session_key(public_id=public_id, protocol=protocol, address=address, port=port)

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 from prometheus_client import Counter, Histogram
 
 from portal import ratelimit
+from portal.outage import cache_optional
 
 from . import admission
 
@@ -49,12 +50,17 @@ def _refused(reason: str, status: int) -> JsonResponse:
     return JsonResponse({"allowed": False, "reason": reason}, status=status)
 
 
+@cache_optional(default=True, what="webhook signature failure count")  # Redis down: 403, never 429
+def _failure_allowed(address: str, *, limit: int, window: int) -> bool:
+    return ratelimit.allow("ome-admission-signature", address, limit=limit, window_seconds=window)
+
+
 def _signature_failed(request, reason: str) -> JsonResponse:
     # OME talks to the portal directly over the internal network: its own address is the one
     # to count, not X-Forwarded-For, which anybody in front of a proxy can write.
     address = request.META.get("REMOTE_ADDR", "")
     limit, window = _failures_allowed()
-    if not ratelimit.allow("ome-admission-signature", address, limit=limit, window_seconds=window):
+    if not _failure_allowed(address, limit=limit, window=window):
         response = _refused("too many requests with a bad signature: try again later", 429)
         response["Retry-After"] = str(window)
         return response

@@ -36,9 +36,11 @@
         headers: { "X-CSRFToken": window.portalCsrfToken(), Accept: "application/json" },
         credentials: "same-origin",
       });
+      const data = await response.json().catch(function () { return {}; });
       if (!response.ok) {
-        const data = await response.json().catch(function () { return {}; });
         window.alert(data.detail || "The request was refused.");
+      } else if (data.notice) {
+        window.alert(data.notice); /* stored, but the task queue is down: it waits */
       }
     } catch (err) {
       window.alert("The portal could not be reached. Try again.");

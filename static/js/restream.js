@@ -82,6 +82,7 @@
       const data = await response.json();
       if (response.ok) {
         render(row, data);
+        if (data.notice) window.alert(data.notice); /* stored, but the task queue is down: it waits */
       } else {
         render(row, { state: "error", error: data.detail || "The request was refused.", can_stop: false });
       }
