@@ -122,7 +122,7 @@ def test_a_worker_serves_its_task_retries_and_ome_errors(worker_with_metrics, ro
     """OME is down (nothing listens at the test's OME_API_URL): the start task retries."""
     from broadcasts import services
 
-    destination = Destination.objects.create(room=room, name="YT", platform="youtube", stream_key="k")
+    destination = services.add_destination(room=room, name="YT", platform="youtube", stream_key="k")
     services.start_push(destination=destination)
     deadline = time.monotonic() + 30
     found: dict = {}
