@@ -202,6 +202,10 @@ OME_RETRY_MAX_ATTEMPTS = env.int("OME_RETRY_MAX_ATTEMPTS", default=10)
 OME_RECORDINGS_DIR = env("OME_RECORDINGS_DIR", default="")
 RECORDINGS_DIR = env.path("RECORDINGS_DIR", default=BASE_DIR / "var" / "recordings")
 RECONCILE_SECONDS = env.float("RECONCILE_SECONDS", default=5.0)
+# A live room whose stream OME stops listing without a closing webhook (OME crashed or restarted)
+# stays "reconnecting" this long, its session, pushes and recording kept, so the encoder can
+# come back; after that it goes offline. 0 takes it offline at once.
+OME_RECONNECT_GRACE_SECONDS = env.float("OME_RECONNECT_GRACE_SECONDS", default=60.0)
 
 # Celery: without REDIS_URL tasks run eagerly in the web process (local default only).
 CELERY_BROKER_URL = REDIS_URL or "memory://"
