@@ -60,6 +60,7 @@ RECORD_STATES = {
     RecordingState.RECORDING: "recording",
     RecordingState.STOPPING: "stopping",
     RecordingState.FINISHED: "stopped",
+    RecordingState.INTERRUPTED: "error",
     RecordingState.ERROR: "error",
 }
 # OME lists a push or record until it is stopped; a failed one stays listed (state "error") this long.

@@ -38,7 +38,11 @@ class RoomSerializer(serializers.ModelSerializer):
         max_length=100,
         help_text='Sites allowed to embed the player ("https://example.com", "https://*.example.com") or ["*"].',
     )
-    state = serializers.CharField(source="live_state", read_only=True, help_text="offline, starting or live.")
+    state = serializers.CharField(
+        source="live_state",
+        read_only=True,
+        help_text="offline, starting, live or reconnecting (the stream vanished from OME: waiting for the encoder).",
+    )
     watch_url = serializers.SerializerMethodField()
     embed_url = serializers.SerializerMethodField()
     rtmp_server_url = serializers.SerializerMethodField(help_text="OBS 'Server'; the stream key goes in 'Stream Key'.")
@@ -113,7 +117,9 @@ class StreamKeySerializer(serializers.Serializer):
 
 class LiveStateSerializer(serializers.Serializer):
     room = serializers.CharField()
-    state = serializers.CharField(help_text="offline, starting or live.")
+    state = serializers.CharField(
+        help_text="offline, starting, live or reconnecting (the stream vanished from OME: waiting for the encoder)."
+    )
     live = serializers.BooleanField()
     viewers = serializers.IntegerField()
     since = serializers.DateTimeField(allow_null=True)
@@ -234,7 +240,9 @@ class RecordingSerializer(serializers.ModelSerializer):
     room = serializers.CharField(source="room.public_id", read_only=True)
     can_stop = serializers.BooleanField(read_only=True)
     file_name = serializers.SerializerMethodField()
-    download_url = serializers.SerializerMethodField(help_text="Finished recordings: the file, with HTTP Range.")
+    download_url = serializers.SerializerMethodField(
+        help_text="Finished and interrupted recordings: the file, with HTTP Range."
+    )
 
     class Meta:
         model = Recording
@@ -256,11 +264,11 @@ class RecordingSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_file_name(self, recording: Recording) -> str:
-        return recording.file_name if recording.is_playable else ""
+        return recording.file_name if recording.is_downloadable else ""
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_download_url(self, recording: Recording) -> str | None:
-        if not recording.is_playable:
+        if not recording.is_downloadable:
             return None
         return _absolute(self.context.get("request"), reverse("api:recording-file", args=[recording.pk]))
 

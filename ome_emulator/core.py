@@ -329,6 +329,7 @@ class Record:
     total_bytes: int = 0
     total_time_ms: int = 0
     enabled: bool = True
+    writer: media.SegmentWriter | None = None  # the segment being written, while recording
 
     def live_counters(self, mono: float) -> tuple[int, int]:
         if self.recording_since is None:
@@ -1005,6 +1006,15 @@ class Emulator:
         record.state = "recording"
         record.recording_since = time.monotonic()
         record.record_bytes, record.record_time_ms = 0, 0
+        try:
+            record.writer = media.SegmentWriter(
+                root=self.settings.recordings_dir,
+                file_path=record.output_file_path,
+                started=record.recording_since + FIRST_KEYFRAME_DELAY,
+            )
+        except ValueError as error:  # a path outside the recordings folder: fails when finished
+            log.error("cannot record %s: %s", record.output_file_path, error)
+            record.writer = None
         self._event("record-started", id=record.id, file=record.output_file_path)
         stream = self.input_of(record.stream_name)
         if stream is not None:
@@ -1042,7 +1052,9 @@ class Emulator:
             duration_ms=record_time,
             xml_fields=fields,
         )
-        future = asyncio.get_running_loop().run_in_executor(None, media.finish_segment, segment)
+        writer, record.writer = record.writer, None
+        finish = writer.finish if writer is not None else media.finish_segment
+        future = asyncio.get_running_loop().run_in_executor(None, finish, segment)
         self._segments = [item for item in self._segments if not item.done()] + [future]
 
         def done(finished: asyncio.Future[dict[str, str]]) -> None:
@@ -1304,6 +1316,9 @@ class Emulator:
         # Records are dropped before the streams end: no files are written for them.
         for record in self.records.values():
             record.recording_since = None
+            if record.writer is not None:
+                writer, record.writer = record.writer, None
+                await asyncio.get_running_loop().run_in_executor(None, writer.abandon)
         self.records.clear()
         self.pushes.clear()
         for name in list(self.streams):

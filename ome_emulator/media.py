@@ -1,8 +1,9 @@
 """Writing recordings: a real H.264 + AAC file of the recorded duration and OME's info XML.
 
-OME's file publisher writes the media to a temporary file next to the target, renames it to
-the final name (with `${EndTime}` filled in) and then appends a `<file>` entry to the info XML
-(tests/ome_golden/record-info.xml). The emulator does the same. To stay cheap on CPU it encodes
+OME's file publisher writes the media to a temporary file next to the target while it records,
+renames it to the final name (with `${EndTime}` filled in) when the record finishes, and then
+appends a `<file>` entry to the info XML (tests/ome_golden/record-info.xml). The emulator does
+the same (`SegmentWriter`), so a killed emulator leaves the temporary file behind, like OME. To stay cheap on CPU it encodes
 a two-second loop once per file (PyAV, libx264 ultrafast + AAC) and repeats those packets with
 new timestamps, so an hour of "recording" is written in well under a second of CPU.
 """
@@ -10,12 +11,15 @@ new timestamps, so an hour of "recording" is written in well under a second of C
 from __future__ import annotations
 
 import array
+import contextlib
 import fractions
 import math
 import os
 import random
 import secrets
+import string
 import threading
+import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +34,7 @@ SAMPLE_RATE, AAC_FRAME = 48000, 1024
 BYTES_PER_SECOND = 55_800
 
 _xml_lock = threading.Lock()
+_ALPHANUMERIC = string.ascii_letters + string.digits
 
 # The order and names of the children of <file> in OME's info XML.
 XML_FIELDS = (
@@ -87,17 +92,22 @@ def _audio_frames() -> list[av.AudioFrame]:
     return frames
 
 
-def write_media(path: Path, duration_ms: int) -> int:
-    """Write an H.264 + AAC file of about `duration_ms` to `path` (.mp4 with the moov atom
-    first, anything else MPEG-TS, like OME's default). Returns the payload bytes written."""
-    is_mp4 = path.suffix.lower() in (".mp4", ".m4v", ".mov")
-    options = {"movflags": "+faststart"} if is_mp4 else {}
-    container = av.open(str(path), "w", format="mp4" if is_mp4 else "mpegts", options=options)
-    try:
-        video = container.add_stream("libx264", rate=FPS)
-        video.width, video.height, video.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+class _Muxer:
+    """The encoded test loop, muxed into a file up to a given time (video and audio interleaved).
+
+    `.mp4` targets get an MP4 with the moov atom first — written only when the file is closed, as
+    with OME's FFmpeg writer, so an MP4 cut short by a crash has none — anything else MPEG-TS."""
+
+    def __init__(self, path: Path, *, mp4: bool):
+        options = {"movflags": "+faststart"} if mp4 else {}
+        # Our own unbuffered file: what is muxed reaches the disk as it is written (PyAV's own file
+        # for a path keeps it until the end), and +faststart can read it back when closing.
+        self.file = path.open("w+b", buffering=0)
+        self.container = av.open(self.file, "w", format="mp4" if mp4 else "mpegts", options=options)
+        self.video = self.container.add_stream("libx264", rate=FPS)
+        self.video.width, self.video.height, self.video.pix_fmt = WIDTH, HEIGHT, "yuv420p"
         gop = str(FPS * LOOP_SECONDS)
-        video.options = {
+        self.video.options = {
             "preset": "ultrafast",
             "tune": "zerolatency",
             "g": gop,
@@ -105,47 +115,133 @@ def write_media(path: Path, duration_ms: int) -> int:
             "bf": "0",
             "sc_threshold": "0",
         }
-        video.bit_rate = 300_000
-        audio = container.add_stream("aac", rate=SAMPLE_RATE)
-        audio.layout = "mono"
-        audio.bit_rate = 64_000
-
-        video_loop: list[tuple[bytes, bool]] = []
+        self.video.bit_rate = 300_000
+        self.audio = self.container.add_stream("aac", rate=SAMPLE_RATE)
+        self.audio.layout = "mono"
+        self.audio.bit_rate = 64_000
+        self.video_loop: list[tuple[bytes, bool]] = []
         for frame in [*_video_frames(), None]:
-            video_loop += [(bytes(packet), packet.is_keyframe) for packet in video.encode(frame)]
-        audio_loop: list[bytes] = []
+            self.video_loop += [(bytes(packet), packet.is_keyframe) for packet in self.video.encode(frame)]
+        self.audio_loop: list[bytes] = []
         for frame in [*_audio_frames(), None]:
-            audio_loop += [bytes(packet) for packet in audio.encode(frame)]
+            self.audio_loop += [bytes(packet) for packet in self.audio.encode(frame)]
+        self.v = self.a = 0
+        self.written = 0
 
-        seconds = max(duration_ms, 1) / 1000
+    def write_until(self, seconds: float) -> None:
         video_count = max(1, round(seconds * FPS))
         audio_count = max(1, math.ceil(seconds * SAMPLE_RATE / AAC_FRAME))
         video_tb, audio_tb = fractions.Fraction(1, FPS), fractions.Fraction(1, SAMPLE_RATE)
-        v = a = 0
-        written = 0
         # Interleave by time ourselves so the muxer never has to buffer much.
-        while v < video_count or a < audio_count:
+        while self.v < video_count or self.a < audio_count:
+            v, a = self.v, self.a
             if a >= audio_count or (v < video_count and v / FPS <= a * AAC_FRAME / SAMPLE_RATE):
-                data, key = video_loop[v % len(video_loop)]
+                data, key = self.video_loop[v % len(self.video_loop)]
                 packet = av.Packet(data)
-                packet.stream, packet.time_base = video, video_tb
+                packet.stream, packet.time_base = self.video, video_tb
                 packet.pts = packet.dts = v
                 packet.duration = 1
                 packet.is_keyframe = key
-                v += 1
+                self.v += 1
             else:
-                data = audio_loop[a % len(audio_loop)]
+                data = self.audio_loop[a % len(self.audio_loop)]
                 packet = av.Packet(data)
-                packet.stream, packet.time_base = audio, audio_tb
+                packet.stream, packet.time_base = self.audio, audio_tb
                 packet.pts = packet.dts = a * AAC_FRAME
                 packet.duration = AAC_FRAME
                 packet.is_keyframe = True
-                a += 1
-            written += len(data)
-            container.mux(packet)
+                self.a += 1
+            self.written += len(data)
+            self.container.mux(packet)
+
+    def close(self) -> int:
+        """Finish the file (MP4: write the moov atom); returns the payload bytes written."""
+        try:
+            self.container.close()
+        finally:
+            self.file.close()
+        return self.written
+
+
+def _is_mp4(path: Path | str) -> bool:
+    return Path(path).suffix.lower() in (".mp4", ".m4v", ".mov")
+
+
+def write_media(path: Path, duration_ms: int) -> int:
+    """Write an H.264 + AAC file of about `duration_ms` to `path` (.mp4 with the moov atom
+    first, anything else MPEG-TS, like OME's default). Returns the payload bytes written."""
+    muxer = _Muxer(path, mp4=_is_mp4(path))
+    try:
+        muxer.write_until(max(duration_ms, 1) / 1000)
     finally:
-        container.close()
+        written = muxer.close()
     return written
+
+
+class SegmentWriter:
+    """One record segment written as it is recorded, like OME's FileSession + FileWriter.
+
+    The media goes into `tmp_<32 random characters>` (no extension) in the target's folder,
+    a little every half second, so a killed server leaves that file behind with what it had
+    written (no info XML; an MP4 without its moov atom). `finish` writes the rest, closes
+    the file, renames it to the final name and appends the info XML entry.
+    """
+
+    INTERVAL = 0.5
+
+    def __init__(self, *, root: Path, file_path: str, started: float | None = None):
+        self.root = root
+        folder = disk_path(root, file_path).parent
+        self.temporary = folder / ("tmp_" + "".join(secrets.choice(_ALPHANUMERIC) for _ in range(32)))
+        self.mp4 = _is_mp4(file_path)
+        self.started = time.monotonic() if started is None else started  # monotonic: media time zero
+        self._stop = threading.Event()
+        self._muxer: _Muxer | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="record-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.temporary.parent.mkdir(parents=True, exist_ok=True)
+            self._muxer = _Muxer(self.temporary, mp4=self.mp4)
+            while not self._stop.wait(self.INTERVAL):
+                self._muxer.write_until(max(time.monotonic() - self.started, 0.0))
+        except BaseException as error:  # reported by finish()
+            self._error = error
+
+    def _join(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def abandon(self) -> None:
+        """The record was dropped without a file (the emulator's reset): stop and delete."""
+        self._stop.set()
+        self._thread.join()
+        if self._muxer is not None:
+            with contextlib.suppress(Exception):
+                self._muxer.close()
+        self.temporary.unlink(missing_ok=True)
+
+    def finish(self, segment: FinishedSegment) -> dict[str, str]:
+        """Write up to the segment's duration, close, rename, append the info XML. Runs in a thread."""
+        self._join()
+        assert self._muxer is not None
+        final = disk_path(segment.root, segment.file_path)
+        info = disk_path(segment.root, segment.info_path)
+        try:
+            self._muxer.write_until(max(segment.duration_ms, 1) / 1000)
+            payload = self._muxer.close()
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self.temporary, final)
+        finally:
+            self.temporary.unlink(missing_ok=True)
+        fields = dict(segment.xml_fields)
+        fields["recordBytes"] = str(payload)
+        append_info_xml(info, fields)
+        return fields
 
 
 @dataclass(frozen=True)

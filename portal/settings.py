@@ -236,6 +236,11 @@ if REQUEST_REQUEUE_SECONDS <= OME_RETRY_MAX_SECONDS:
         "REQUEST_REQUEUE_SECONDS must be longer than OME_RETRY_MAX_SECONDS (the longest wait between two tries)."
     )
 
+# A live room whose stream OME stops listing without a closing webhook (OME crashed or restarted)
+# stays "reconnecting" this long, its session, pushes and recording kept, so the encoder can
+# come back; after that it goes offline. 0 takes it offline at once.
+OME_RECONNECT_GRACE_SECONDS = env.float("OME_RECONNECT_GRACE_SECONDS", default=60.0)
+
 # Celery: without REDIS_URL tasks run eagerly in the web process (local default only).
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None

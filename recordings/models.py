@@ -17,6 +17,8 @@ class RecordingState(models.TextChoices):
     RECORDING = "recording", "Recording"
     STOPPING = "stopping", "Finishing"
     FINISHED = "finished", "Finished"
+    # OME died while recording: the row keeps whatever file OME had written until then.
+    INTERRUPTED = "interrupted", "Interrupted"
     ERROR = "error", "Error"
 
 
@@ -27,6 +29,8 @@ ACTIVE_RECORDING_STATES = (
     RecordingState.STOPPING,
 )
 STOPPABLE_RECORDING_STATES = (RecordingState.REQUESTED, RecordingState.WAITING, RecordingState.RECORDING)
+# Recordings that may have a file on disk: they count against the quota and can be downloaded.
+RECORDING_STATES_WITH_FILES = (RecordingState.FINISHED, RecordingState.INTERRUPTED)
 
 
 class RecordingQuerySet(TenantQuerySet):
@@ -35,6 +39,9 @@ class RecordingQuerySet(TenantQuerySet):
 
     def finished(self):
         return self.filter(state=RecordingState.FINISHED)
+
+    def with_files(self):
+        return self.filter(state__in=RECORDING_STATES_WITH_FILES)
 
 
 def new_record_id() -> str:
@@ -90,7 +97,13 @@ class Recording(models.Model):
 
     @property
     def is_playable(self) -> bool:
+        """A finished file, which browsers play and seek."""
         return self.state == RecordingState.FINISHED and bool(self.file_path)
+
+    @property
+    def is_downloadable(self) -> bool:
+        """Finished, or interrupted with the file OME left (never finalized: it may not play)."""
+        return self.state in RECORDING_STATES_WITH_FILES and bool(self.file_path) and "${" not in self.file_path
 
     @property
     def file_name(self) -> str:

@@ -72,8 +72,8 @@ def serve_file(request, path: Path, *, download_name: str, as_attachment: bool) 
 
 
 def serve_recording(request, recording, *, as_attachment: bool) -> HttpResponse:
-    """A finished recording's file (UI and API alike); 404 unless it is finished and on disk."""
-    if not recording.is_playable:
+    """A recording's file (UI and API alike); 404 unless it is finished (or interrupted) and on disk."""
+    if not recording.is_downloadable:
         raise Http404("This recording has no file yet.")
     try:
         path = storage.local_path(recording.file_path)

@@ -4,7 +4,8 @@
 - A record OME no longer lists has finished (stopped, or its stream ended): its info file
   completes the row; one whose file never comes is marked failed.
 - One waiting for its stream that OME forgot (a restart) is registered again; one that was
-  recording when OME restarted is marked interrupted.
+  recording when OME crashed or restarted is marked interrupted with the file OME left, and
+  recording starts again in a new file while the room is live (or reconnecting).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def reconcile_recordings(snapshot: OmeSnapshot) -> None:
     changed: list[Recording] = []
     to_register: list[int] = []
     to_stop: list[int] = []
+    interrupted: list[Recording] = []
     for recording in recordings:
         if recording.updated_at > snapshot.taken_at:
             continue  # changed since OME was read (a task just registered it): judged next time
@@ -67,13 +69,19 @@ def reconcile_recordings(snapshot: OmeSnapshot) -> None:
             to_register.append(recording.pk)
         elif services.finish_from_info_file(recording):
             changed.append(recording)
-        elif recording.state == RecordingState.RECORDING or recording.updated_at < finish_deadline:
+        elif recording.state == RecordingState.RECORDING:
+            services.mark_interrupted(recording, now=now)  # OME crashed or restarted mid-recording
+            changed.append(recording)
+            interrupted.append(recording)
+        elif recording.updated_at < finish_deadline:
             recording.state, recording.error_message = RecordingState.ERROR, INTERRUPTED
             changed.append(recording)
     for recording in changed:
         recording.updated_at = now
     if changed:
         Recording.objects.bulk_update(changed, UPDATED_FIELDS)
+    for recording in interrupted:
+        services.resume_recording(interrupted=recording)
     for recording_id in to_register:
         start_recording_task.delay(recording_id)
     for recording_id in to_stop:

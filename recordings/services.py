@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from pathlib import Path, PurePosixPath
 
 from django.core.exceptions import SuspiciousFileOperation
 from django.db import IntegrityError, transaction
@@ -16,7 +17,7 @@ from portal.ome.client import RecordInfo
 
 from . import storage
 from .info import InfoFileError, parse_info
-from .models import STOPPABLE_RECORDING_STATES, Recording, RecordingState
+from .models import RECORDING_STATES_WITH_FILES, STOPPABLE_RECORDING_STATES, Recording, RecordingState
 
 logger = logging.getLogger(__name__)
 
@@ -29,10 +30,21 @@ _OME_STATES = {
 RECORDING_FAILED = "The media server could not record this stream."
 # How long OME may take to write the info file after a record ended before we call it lost.
 FINISH_GRACE_SECONDS = 120
+INTERRUPTED_WITH_FILE = (
+    "The media server stopped while recording (it crashed or restarted). The file keeps what it had "
+    "written until then; it was never finalized, so some players may not open it."
+)
+INTERRUPTED_WITHOUT_FILE = (
+    "The media server stopped while recording (it crashed or restarted) and left no file of this recording."
+)
+# OME writes a record into `tmp_<random>` next to its target and renames it only when the record
+# finishes (publishers/file/file_session.cpp): after a crash, the media is in such a file.
+OME_TEMPORARY_PREFIX = "tmp_"
 
 
 def storage_used_bytes(organization) -> int:
-    return Recording.objects.for_organization(organization).finished().aggregate(total=Sum("size_bytes"))["total"] or 0
+    recordings = Recording.objects.for_organization(organization).with_files()
+    return recordings.aggregate(total=Sum("size_bytes"))["total"] or 0
 
 
 def start_recording(*, room, requested_by=None, external_id: str = "") -> Recording:
@@ -140,7 +152,7 @@ def delete_expired_recordings(*, now=None) -> int:
     for organization in Organization.objects.filter(recording_retention_days__gt=0):
         cutoff = now - timedelta(days=organization.recording_retention_days)
         expired = Recording.objects.for_organization(organization).filter(
-            state__in=[RecordingState.FINISHED, RecordingState.ERROR], created_at__lt=cutoff
+            state__in=[*RECORDING_STATES_WITH_FILES, RecordingState.ERROR], created_at__lt=cutoff
         )
         for recording in expired:
             delete_recording(recording=recording)
@@ -182,7 +194,7 @@ def recording_registered(*, recording_id: int, info: RecordInfo | None) -> None:
 
 
 def recording_failed(*, recording_id: int, message: str) -> None:
-    Recording.objects.filter(pk=recording_id).exclude(state=RecordingState.FINISHED).update(
+    Recording.objects.filter(pk=recording_id).exclude(state__in=RECORDING_STATES_WITH_FILES).update(
         state=RecordingState.ERROR, error_message=message[:500], updated_at=timezone.now()
     )
 
@@ -211,6 +223,66 @@ def finish_from_info_file(recording: Recording) -> bool:
     return True
 
 
+def mark_interrupted(recording: Recording, *, now=None) -> None:
+    """OME lost a running record without finishing it (it crashed or restarted): keep what it wrote.
+
+    OME wrote no info file, so the media is in OME's temporary file in the recording's folder
+    (one folder per room, one running recording per room: the newest temporary file written since
+    the recording started is this one's). It is renamed to a name of the portal's own, next to
+    where the finished file would have been, and listed for download. Not saved.
+    """
+    now = now or timezone.now()
+    recording.state = RecordingState.INTERRUPTED
+    recording.finished_at = now
+    leftover = _leftover_of(recording)
+    if leftover is None:
+        recording.file_path = ""
+        recording.error_message = INTERRUPTED_WITHOUT_FILE
+        return
+    folder, _, template_name = recording.file_path.rpartition("/")
+    suffix = PurePosixPath(template_name).suffix
+    target = leftover.with_name(f"{recording.ome_id}_interrupted{suffix}")
+    try:
+        leftover.replace(target)
+    except OSError as error:
+        logger.warning("could not keep the file of interrupted recording %s: %s", recording.ome_id, error)
+        recording.file_path, recording.error_message = "", INTERRUPTED_WITHOUT_FILE
+        return
+    recording.file_path = f"{folder}/{target.name}"
+    recording.size_bytes = target.stat().st_size
+    recording.error_message = INTERRUPTED_WITH_FILE
+
+
+def _leftover_of(recording: Recording) -> Path | None:
+    try:
+        folder = storage.local_path(recording.file_path.rpartition("/")[0] or "/")
+        since = (recording.started_at or recording.created_at).timestamp() - 2
+        candidates = [
+            path
+            for path in folder.glob(f"{OME_TEMPORARY_PREFIX}*")
+            if path.is_file() and path.stat().st_mtime >= since and path.stat().st_size > 0
+        ]
+    except (OSError, SuspiciousFileOperation):
+        return None
+    return max(candidates, key=lambda path: path.stat().st_mtime, default=None)
+
+
+def resume_recording(*, interrupted: Recording) -> Recording | None:
+    """Record again in a new file after OME lost a recording, while the room is (still) live.
+
+    The recording was wanted running, by hand or because the room records automatically, like
+    the pushes that the reconcile loop registers again: OME waits for the stream to come back.
+    """
+    room = interrupted.room
+    if not room.is_live or Recording.objects.filter(room=room).active().exists():
+        return None
+    try:
+        return start_recording(room=room, requested_by=interrupted.requested_by, external_id=interrupted.external_id)
+    except (Conflict, NotAllowed, LimitReached) as error:
+        logger.info("recording of %s not resumed after OME lost it: %s", room.public_id, error.message)
+        return None
+
+
 def _size_on_disk(ome_file_path: str) -> int:
     """What the file takes on disk (OME's recordBytes counts only the media payload)."""
     try:
@@ -223,7 +295,7 @@ def finish_recording(*, recording_id: int) -> bool:
     """Finish a stopped recording if OME has written its info file; True when it is settled."""
     with transaction.atomic():
         recording = Recording.objects.select_for_update().filter(pk=recording_id).first()
-        if recording is None or recording.state in (RecordingState.FINISHED, RecordingState.ERROR):
+        if recording is None or recording.state in (*RECORDING_STATES_WITH_FILES, RecordingState.ERROR):
             return True
         if not finish_from_info_file(recording):
             return False

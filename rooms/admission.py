@@ -18,7 +18,9 @@ start of a playback session (OME does not ask again for each segment), which is 
 short-lived and players get fresh ones with every status poll.
 
 It is on the hot path of every viewer: at most two indexed queries per request, no OME call.
-State changes go to Celery after commit (rooms.tasks) and viewer counts to the cache.
+State changes go to Celery after commit (rooms.tasks) and viewer counts to the cache. The one
+OME call is on a rare publisher path: an encoder asking to publish to a room the database
+says is live, to tell a reconnect after an OME crash from a second publisher.
 
 While Redis (cache and queue) is down, decisions still come from the database: viewers are
 admitted without being counted, OBS publishers without the one-publisher slot (the database's
@@ -48,6 +50,7 @@ from portal.celery import enqueue_on_commit
 from portal.crypto import secret_digest_candidates
 from portal.models import Membership
 from portal.outage import CACHE_ERRORS, cache_optional, warn_once_in_a_while
+from portal.ome.client import OmeClient, OmeError, OmeNotFound
 
 from . import credentials, tasks, viewers
 from .models import LiveState, Room, Visibility
@@ -261,6 +264,11 @@ def answer(request: AdmissionRequest) -> dict:
 # One admitted publisher per room, remembered by its connection so that its closing (and no
 # other, such as the closing OME sends after a refused second publisher) ends the live.
 PUBLISHER_MEMORY_SECONDS = 7 * 24 * 3600
+# An encoder reconnecting to a room whose stream OME lost: how long OME may take to answer
+# whether it still has the stream (its own webhook timeout is 3 s), and how long the slot of a
+# reconnecting encoder is kept from others while its stream appears (a browser's takes ~5 s).
+RECONNECT_CHECK_TIMEOUT_SECONDS = 1.0
+RECONNECT_CLAIM_SECONDS = 10
 
 
 CREDENTIAL_UNCHECKABLE = (
@@ -312,7 +320,8 @@ def _admit_publisher(request: AdmissionRequest) -> Answer:
         return refuse("this room is disabled and cannot go live")
     if room.organization.is_suspended:
         return refuse("this organization is suspended and cannot go live")
-    if room.live_state != LiveState.OFFLINE:
+    reconnecting = room.live_state != LiveState.OFFLINE
+    if reconnecting and (room.live_state == LiveState.STARTING or _ome_has_stream(room.public_id)):
         return refuse("this room is already live: stop the other stream first")
     if credential is not None:
         still_member = Membership.objects.filter(
@@ -329,7 +338,7 @@ def _admit_publisher(request: AdmissionRequest) -> Answer:
             return refuse("this publish credential was already used: press Go live again")
     note = ""
     try:
-        claimed = _claim_publisher_slot(room, request)
+        claimed = _claim_publisher_slot(room, request, reconnecting=reconnecting)
     except CACHE_ERRORS as error:
         warn_once_in_a_while("publisher slot", error)
         claimed, note = True, SLOT_UNAVAILABLE
@@ -344,9 +353,35 @@ def _admit_publisher(request: AdmissionRequest) -> Answer:
     return Answer(True, reason=note, new_url=url.with_stream(room.public_id, keep_query=("direction", "transport")))
 
 
-def _claim_publisher_slot(room: Room, request: AdmissionRequest) -> bool:
+def _ome_has_stream(public_id: str) -> bool:
+    """Whether OME still has the room's stream: asked only when the database says live.
+
+    The database says live, yet an encoder asks to publish: either a second publisher (OME has
+    the stream: refuse) or the same encoder reconnecting after OME crashed or restarted (OME
+    forgot the stream, and the old publisher with it: admit). OME is the truth; one call on this
+    rare path, short enough to answer within OME's webhook timeout. When OME cannot say, refuse:
+    the encoder retries, and the reconcile loop catches up.
+    """
+    client = OmeClient.from_settings(timeout=RECONNECT_CHECK_TIMEOUT_SECONDS)
+    try:
+        client.stream_info(public_id)
+    except OmeNotFound:
+        return False
+    except OmeError as error:
+        logger.warning("could not ask OME whether %s is still live: %s", public_id, error.message)
+    return True
+
+
+def _claim_publisher_slot(room: Room, request: AdmissionRequest, *, reconnecting: bool = False) -> bool:
     key = _publisher_key(room.public_id)
     holder = {"client": request.client, "room": room.pk, "at": time.time()}
+    if reconnecting:
+        # OME lost the stream: the old publisher is gone, this one takes its place. Only one
+        # reconnecting encoder at a time, until its stream has had time to appear in OME.
+        if not cache.add(f"publisher-reconnect:{room.public_id}", request.client, timeout=RECONNECT_CLAIM_SECONDS):
+            return False
+        cache.set(key, holder, timeout=PUBLISHER_MEMORY_SECONDS)
+        return True
     if cache.add(key, holder, timeout=PUBLISHER_MEMORY_SECONDS):
         return True
     # The database says offline (checked by the caller). A slot younger than the start-up grace

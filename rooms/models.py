@@ -107,6 +107,8 @@ class LiveState(models.TextChoices):
     OFFLINE = "offline", "Offline"
     STARTING = "starting", "Starting"
     LIVE = "live", "Live"
+    # The stream vanished from OME without a closing (OME restarted): waiting for the encoder.
+    RECONNECTING = "reconnecting", "Reconnecting"
 
 
 class RoomQuerySet(TenantQuerySet):
@@ -150,6 +152,8 @@ class Room(models.Model):
     live_state = models.CharField(max_length=16, choices=LiveState.choices, default=LiveState.OFFLINE, db_index=True)
     live_since = models.DateTimeField(null=True, blank=True)
     ingest_protocol = models.CharField(max_length=16, blank=True)
+    # When a live room's stream vanished from OME; it stays "reconnecting" for a grace period.
+    stream_lost_at = models.DateTimeField(null=True, blank=True, editable=False)
     viewer_count = models.PositiveIntegerField(default=0)
 
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
@@ -179,6 +183,11 @@ class Room(models.Model):
     @property
     def is_live(self) -> bool:
         return self.live_state != LiveState.OFFLINE
+
+    @property
+    def reconnect_grace_seconds(self) -> int:
+        """How long a room whose stream vanished waits as "reconnecting" for its encoder."""
+        return int(settings.OME_RECONNECT_GRACE_SECONDS)
 
     @property
     def embed_origins(self) -> list[str]:

@@ -2,7 +2,9 @@
 
 The webhook reports publishes as they open and close; this pass confirms them (a browser
 publisher's stream only appears in OME seconds after it connects), repairs what a lost webhook
-left behind, and disconnects streams of rooms that were disabled while live.
+left behind, and disconnects streams of rooms that were disabled while live. A live room whose
+stream vanished without a closing (OME crashed or restarted) waits for its encoder as
+"reconnecting" for OME_RECONNECT_GRACE_SECONDS before it goes offline.
 
 Viewer counts: OME's per-stream statistics are the truth, but a pass reads only its share of
 the live streams (RECONCILE_STATS_PER_PASS, round robin: see portal.ome.reconcile). A room read
@@ -32,18 +34,30 @@ def reconcile_live_state(snapshot: OmeSnapshot) -> None:
     rooms = list(
         Room.objects.filter(Q(public_id__in=snapshot.streams) | ~Q(live_state=LiveState.OFFLINE))
         .select_related("organization")
-        .only("pk", "public_id", "live_state", "live_since", "is_enabled", "organization__is_suspended")
+        .only(
+            "pk", "public_id", "live_state", "live_since", "stream_lost_at", "is_enabled", "organization__is_suspended"
+        )
     )
     starting_deadline = snapshot.taken_at - timedelta(seconds=services.STARTING_GRACE_SECONDS)
+    reconnect_grace = timedelta(seconds=settings.OME_RECONNECT_GRACE_SECONDS)
     live_rooms: list[Room] = []
     for room in rooms:
         listed = room.public_id in snapshot.streams
-        if listed and (not room.is_enabled or room.organization.is_suspended):
+        allowed = room.is_enabled and not room.organization.is_suspended
+        if listed and not allowed:
             _disconnect(room)
         elif listed:
             live_rooms.append(room)
             if room.live_state != LiveState.LIVE:
                 services.go_live(room_id=room.pk, confirmed=True)
+        elif room.live_state == LiveState.LIVE and allowed and reconnect_grace > timedelta(0):
+            # Gone without a closing: OME crashed or restarted (it forgot the stream and sends no
+            # closing), or the closing was lost. Wait for the encoder, keeping pushes and recording.
+            services.stream_lost(room_id=room.pk)
+        elif room.live_state == LiveState.RECONNECTING:
+            lost_at = room.stream_lost_at
+            if not allowed or lost_at is None or lost_at < snapshot.taken_at - reconnect_grace:
+                services.go_offline(room_id=room.pk)
         elif room.live_state == LiveState.LIVE or (room.live_since and room.live_since < starting_deadline):
             services.go_offline(room_id=room.pk)
     # The webhook's counts (one cache round trip for all rooms), corrected by OME's statistics

@@ -99,13 +99,38 @@ def go_live(*, room_id: int, protocol: str = "", started_by_id: int | None = Non
             session.save(update_fields=["protocol"])
         if confirmed or room.live_state == LiveState.LIVE:
             room.live_state = LiveState.LIVE
+            room.stream_lost_at = None
+        elif room.live_state == LiveState.RECONNECTING:
+            # The encoder is back after OME lost the stream: the same session goes on, and the
+            # grace period starts again so that a stream that takes seconds to appear has them.
+            room.stream_lost_at = timezone.now()
         else:
             room.live_state = LiveState.STARTING
-        room.ingest_protocol = session.protocol
-        room.save(update_fields=["live_state", "live_since", "ingest_protocol", "updated_at"])
+        room.ingest_protocol = protocol.lower() if protocol and not opened else session.protocol
+        room.save(update_fields=["live_state", "live_since", "ingest_protocol", "stream_lost_at", "updated_at"])
         if opened:
             signals.room_went_live.send(sender=Room, room=room, session=session)
         return session
+
+
+def stream_lost(*, room_id: int) -> bool:
+    """OME no longer lists a live room's stream, and no closing said the publisher left.
+
+    That is what an OME crash or restart looks like (OME forgets everything and sends no
+    closing): the room waits for its encoder as "reconnecting" for OME_RECONNECT_GRACE_SECONDS
+    with its session, pushes and recording intent kept, instead of going offline and stopping
+    them. Viewers are gone with the old OME: their counts start again. True when it changed.
+    """
+    with transaction.atomic():
+        room = Room.objects.select_for_update().get(pk=room_id)
+        if room.live_state != LiveState.LIVE:
+            return False
+        room.live_state = LiveState.RECONNECTING
+        room.stream_lost_at = timezone.now()
+        room.viewer_count = 0
+        room.save(update_fields=["live_state", "stream_lost_at", "viewer_count", "updated_at"])
+        transaction.on_commit(lambda: viewers.reset([room_id]))
+        return True
 
 
 def go_offline(*, room_id: int):
@@ -119,7 +144,7 @@ def go_offline(*, room_id: int):
         session = room.sessions.filter(ended_at__isnull=True).first()
         if session is None and room.live_state == LiveState.OFFLINE:
             return None
-        was_confirmed = room.live_state == LiveState.LIVE
+        was_confirmed = room.live_state in (LiveState.LIVE, LiveState.RECONNECTING)
         if session is not None:
             # The peak stays what OME's statistics showed (record_viewer_counts): the room's
             # last figure may be the webhook's estimate.
@@ -130,7 +155,17 @@ def go_offline(*, room_id: int):
         room.live_since = None
         room.ingest_protocol = ""
         room.viewer_count = 0
-        room.save(update_fields=["live_state", "live_since", "ingest_protocol", "viewer_count", "updated_at"])
+        room.stream_lost_at = None
+        room.save(
+            update_fields=[
+                "live_state",
+                "live_since",
+                "ingest_protocol",
+                "viewer_count",
+                "stream_lost_at",
+                "updated_at",
+            ]
+        )
         signals.room_went_offline.send(sender=Room, room=room, session=session)
         transaction.on_commit(lambda: viewers.reset([room_id]))  # players still leaving count nothing
         if session is not None and not was_confirmed:

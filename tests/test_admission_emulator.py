@@ -9,6 +9,7 @@ from broadcasts import services as broadcasts
 from broadcasts.models import Platform, Push, PushState
 from portal.ome.reconcile import reconcile
 from rooms import credentials, endpoints, viewers
+from rooms import services as room_services
 from rooms.models import LiveSession, LiveState, Room, Visibility
 
 from .conftest import client_for
@@ -79,6 +80,38 @@ def test_a_second_publisher_is_refused_and_its_closing_leaves_the_live_alone(web
     webhooked_ome.wait_for(lambda: _webhooks(webhooked_ome, status="closing"), what="the refused publisher's closing")
     assert _state(room) == LiveState.STARTING
     assert _streams(webhooked_ome) == ["acme-live"]
+
+
+def test_a_second_publisher_to_a_live_room_is_refused_while_ome_still_has_the_stream(webhooked_ome, room):
+    webhooked_ome.publish(_rtmp(webhooked_ome, room.stream_key), {"port": 40001})
+    reconcile()
+    assert _state(room) == LiveState.LIVE
+    with pytest.raises(AssertionError) as refused:
+        webhooked_ome.publish(_rtmp(webhooked_ome, room.stream_key), {"port": 40002})
+    assert refused.value.body["reason"] == "this room is already live: stop the other stream first"
+    assert _streams(webhooked_ome) == ["acme-live"]
+
+
+def test_an_encoder_reconnecting_after_ome_lost_the_live_stream_is_admitted_into_the_same_session(webhooked_ome, room):
+    # The database says live, OME (restarted) has no stream: the old publisher is gone.
+    session = room_services.go_live(room_id=room.pk, protocol="rtmp", confirmed=True)
+    room_services.stream_lost(room_id=room.pk)
+    answer = webhooked_ome.publish(_rtmp(webhooked_ome, room.stream_key), {"port": 40002}, delay=1.5)
+    assert answer["stream"] == "acme-live"
+    assert list(LiveSession.objects.filter(room=room)) == [session]
+    assert _state(room) == LiveState.RECONNECTING, "live again once the reconcile loop sees the stream"
+    # Its stream takes a moment to appear; meanwhile another encoder does not take its place.
+    with pytest.raises(AssertionError) as refused:
+        webhooked_ome.publish(_rtmp(webhooked_ome, room.stream_key), {"port": 40004})
+    assert refused.value.body["reason"] == "this room is already live: stop the other stream first"
+    webhooked_ome.wait_for(lambda: _streams(webhooked_ome) == ["acme-live"], what="the reconnected stream")
+    reconcile()
+    assert _state(room) == LiveState.LIVE
+    # Now OME has the stream again: a second encoder is a second publisher.
+    with pytest.raises(AssertionError) as refused:
+        webhooked_ome.publish(_rtmp(webhooked_ome, room.stream_key), {"port": 40003})
+    assert refused.value.body["reason"] == "this room is already live: stop the other stream first"
+    assert LiveSession.objects.get(room=room).ended_at is None
 
 
 def test_go_live_starts_auto_pushes_and_the_end_of_the_stream_stops_them(webhooked_ome, room):

@@ -86,3 +86,29 @@ def test_viewer_counts_of_many_rooms_are_written_in_a_constant_number_of_queries
     assert len(many) == len(few)
     assert Room.objects.get(pk=rooms[-1].pk).viewer_count == 30
     assert LiveSession.objects.get(room=rooms[-1]).peak_viewers == 30
+
+
+def test_a_room_whose_stream_vanished_says_it_is_reconnecting_and_keeps_its_session(room, streamer_client):
+    seen, disconnect = _signals()
+    try:
+        session = services.go_live(room_id=room.pk, protocol="rtmp", confirmed=True)
+        assert services.stream_lost(room_id=room.pk)
+        status = streamer_client.get(f"/rooms/{room.public_id}/status").json()
+        assert (status["state"], status["live"]) == ("reconnecting", True)
+        page = streamer_client.get(f"/rooms/{room.public_id}/").content.decode()
+        assert "Reconnecting" in page and "Waiting up to 60 s for the encoder to come back" in page
+        services.go_live(room_id=room.pk, protocol="rtmp")  # the encoder is admitted again
+        assert Room.objects.get(pk=room.pk).live_state == LiveState.RECONNECTING, "until OME lists the stream"
+        services.go_live(room_id=room.pk, confirmed=True)
+        assert Room.objects.get(pk=room.pk).live_state == LiveState.LIVE
+        assert list(LiveSession.objects.filter(room=room, ended_at__isnull=True)) == [session]
+        assert seen == [("live", "acme-live")], "no second go-live: auto pushes and recording are not started twice"
+    finally:
+        disconnect()
+
+
+def test_a_session_that_ends_while_reconnecting_is_kept_as_a_past_session(room):
+    services.go_live(room_id=room.pk, protocol="rtmp", confirmed=True)
+    services.stream_lost(room_id=room.pk)
+    session = services.go_offline(room_id=room.pk)
+    assert session is not None and LiveSession.objects.get(pk=session.pk).ended_at is not None

@@ -88,11 +88,39 @@ def test_a_room_that_ome_lists_goes_live_even_if_its_webhook_was_lost_and_back_o
     room.refresh_from_db()
     assert room.live_state == LiveState.LIVE
     assert LiveSession.objects.get(room=room).ended_at is None
-    portal_ome.unpublish("acme-live")
+    portal_ome.unpublish("acme-live")  # no webhook reaches the portal: the loop alone finds out
+    reconcile()
+    room.refresh_from_db()
+    assert room.live_state == LiveState.RECONNECTING, "gone without a closing: the encoder may come back"
+    assert LiveSession.objects.get(room=room).ended_at is None
+    Room.objects.filter(pk=room.pk).update(stream_lost_at=timezone.now() - timedelta(minutes=5))
     reconcile()
     room.refresh_from_db()
     assert room.live_state == LiveState.OFFLINE
     assert LiveSession.objects.get(room=room).ended_at is not None
+
+
+def test_a_live_room_whose_stream_vanished_goes_offline_at_once_without_a_reconnect_grace(portal_ome, room, settings):
+    settings.OME_RECONNECT_GRACE_SECONDS = 0
+    portal_ome.publish("rtmp://127.0.0.1:1935/app/acme-live")
+    reconcile()
+    portal_ome.unpublish("acme-live")
+    reconcile()
+    assert Room.objects.get(pk=room.pk).live_state == LiveState.OFFLINE
+
+
+def test_a_reconnecting_room_whose_stream_comes_back_is_live_again_in_the_same_session(portal_ome, room):
+    portal_ome.publish("rtmp://127.0.0.1:1935/app/acme-live")
+    reconcile()
+    session = LiveSession.objects.get(room=room)
+    portal_ome.unpublish("acme-live")
+    reconcile()
+    assert Room.objects.get(pk=room.pk).live_state == LiveState.RECONNECTING
+    portal_ome.publish("rtmp://127.0.0.1:1935/app/acme-live")
+    reconcile()
+    room.refresh_from_db()
+    assert (room.live_state, room.stream_lost_at) == (LiveState.LIVE, None)
+    assert list(LiveSession.objects.filter(room=room)) == [session]
 
 
 def test_a_room_starting_without_a_stream_gives_up_after_the_grace_period(portal_ome, room):

@@ -64,7 +64,8 @@ def test_a_recording_armed_before_the_room_is_live_waits_then_records(portal_ome
     _reconcile_until(portal_ome, lambda: _recording(room).state == RecordingState.RECORDING, "recording")
 
 
-def test_auto_record_records_each_go_live_and_finishes_when_the_room_goes_offline(portal_ome, room):
+def test_auto_record_records_each_go_live_and_finishes_when_the_room_goes_offline(portal_ome, room, settings):
+    settings.OME_RECONNECT_GRACE_SECONDS = 0  # no webhooks here: the stream's end takes the room offline
     room.auto_record = True
     room.save()
     portal_ome.publish("rtmp://127.0.0.1:1935/app/acme-live")
@@ -96,3 +97,24 @@ def test_staff_stop_recordings_from_the_admin(portal_ome, room, client):
     assert client.get("/admin/recordings/recording/").status_code == 200
     client.post("/admin/recordings/recording/", {"action": "stop_recordings", "_selected_action": [recording.pk]})
     _reconcile_until(portal_ome, lambda: _recording(room).state == RecordingState.FINISHED, "the file")
+
+
+def test_a_recording_ome_lost_without_leaving_a_file_is_listed_as_interrupted_and_says_so(
+    portal_ome, streamer_client, room
+):
+    portal_ome.publish("rtmp://127.0.0.1:1935/app/acme-live")
+    reconcile()
+    recording = services.start_recording(room=room)
+    _reconcile_until(portal_ome, lambda: _recording(room).state == RecordingState.RECORDING, "recording")
+    # OME forgets the record (a restart) and its temporary file is gone too (another disk, cleaned up).
+    portal_ome.api("POST", "/v1/vhosts/default/apps/app:stopRecord", {"id": recording.ome_id})
+    for leftover in local_path("/").rglob("*"):
+        if leftover.is_file():
+            leftover.unlink()
+    reconcile()
+    lost = Recording.objects.get(pk=recording.pk)
+    assert lost.state == RecordingState.INTERRUPTED and lost.file_path == ""
+    assert "left no file" in lost.error_message
+    panel = streamer_client.get("/rooms/acme-live/recordings/panel").json()["html"]
+    assert "Interrupted" in panel and "left no file" in panel and "download-recording" not in panel
+    assert streamer_client.get(f"/rooms/acme-live/recordings/{lost.pk}/file").status_code == 404

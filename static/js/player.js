@@ -19,6 +19,11 @@
   let retryTimer = null;
   let generation = 0;
 
+  function waitingText() {
+    // OME lost the stream (it restarted, or the encoder dropped): the room waits for the encoder.
+    return roomState === "reconnecting" ? "The stream was interrupted. Reconnecting…" : "Waiting for the stream…";
+  }
+
   function show(state, text) {
     root.dataset.state = state;
     if (text !== undefined) message.textContent = text;
@@ -57,7 +62,7 @@
     const container = document.getElementById("ovenplayer");
     container.innerHTML = "";
     container.appendChild(holder);
-    if (root.dataset.state !== "playing") show("waiting", "Waiting for the stream…");
+    if (root.dataset.state !== "playing") show("waiting", waitingText());
     player = OvenPlayer.create(holder.id, {
       autoStart: true,
       autoFallback: true,
@@ -88,7 +93,7 @@
       show("offline", "This stream is offline.");
       return;
     }
-    show("waiting", "Waiting for the stream…");
+    show("waiting", waitingText());
     scheduleRetry();
   }
 
@@ -109,6 +114,8 @@
       show("offline", "This stream is offline.");
     } else if (!player && !retryTimer) {
       startPlayer();
+    } else if (root.dataset.state === "waiting") {
+      show("waiting", waitingText());
     }
   }
 
