@@ -6,8 +6,8 @@ import logging
 
 from celery import shared_task
 
-from portal.ome.client import OmeClient, OmeConflict, OmeError, OmeNotFound, OmeUnavailable
-from portal.ome.retry import retry_or_give_up
+from portal.ome.client import OmeClient, OmeConflict, OmeNotFound
+from portal.ome.tasks import OmeCallTask
 
 from . import services
 from .models import RUNNING_PUSH_STATES, Push, PushState
@@ -15,7 +15,14 @@ from .models import RUNNING_PUSH_STATES, Push, PushState
 logger = logging.getLogger(__name__)
 
 
-@shared_task(bind=True, acks_late=True)
+class PushTask(OmeCallTask):
+    abstract = True
+
+    def record_failure(self, push_id: int, message: str) -> None:
+        services.push_failed(push_id=push_id, message=message)
+
+
+@shared_task(bind=True, base=PushTask)
 def start_push_task(self, push_id: int) -> None:
     push = Push.objects.filter(pk=push_id).first()
     if push is None or push.state not in RUNNING_PUSH_STATES:
@@ -33,17 +40,10 @@ def start_push_task(self, push_id: int) -> None:
         )
     except OmeConflict:
         info = None  # "Duplicate ID": OME already has this very push (a retried task, or the reconcile loop)
-    except OmeUnavailable as error:
-        retry_or_give_up(self, error, give_up=lambda message: services.push_failed(push_id=push_id, message=message))
-        return
-    except OmeError as error:
-        logger.info("OME refused push %s: %s", push.ome_id, error.message)
-        services.push_failed(push_id=push_id, message=error.message)
-        return
     services.push_registered(push_id=push_id, info=info)
 
 
-@shared_task(bind=True, acks_late=True)
+@shared_task(bind=True, base=PushTask)
 def stop_push_task(self, push_id: int) -> None:
     push = Push.objects.filter(pk=push_id).first()
     if push is None or push.state != PushState.STOPPING:
@@ -52,12 +52,6 @@ def stop_push_task(self, push_id: int) -> None:
         OmeClient.from_settings().stop_push(push.ome_id)
     except OmeNotFound:
         pass  # OME no longer has it (it ended, or OME restarted): stopped is what we wanted
-    except OmeUnavailable as error:
-        retry_or_give_up(self, error, give_up=lambda message: services.push_failed(push_id=push_id, message=message))
-        return
-    except OmeError as error:
-        services.push_failed(push_id=push_id, message=error.message)
-        return
     services.push_stopped(push_id=push_id)
 
 

@@ -6,8 +6,8 @@ import logging
 
 from celery import shared_task
 
-from portal.ome.client import OmeClient, OmeConflict, OmeError, OmeNotFound, OmeUnavailable
-from portal.ome.retry import retry_or_give_up
+from portal.ome.client import OmeClient, OmeConflict, OmeNotFound
+from portal.ome.tasks import OmeCallTask
 
 from . import services
 from .models import Recording, RecordingState
@@ -15,7 +15,14 @@ from .models import Recording, RecordingState
 logger = logging.getLogger(__name__)
 
 
-@shared_task(bind=True, acks_late=True)
+class RecordingTask(OmeCallTask):
+    abstract = True
+
+    def record_failure(self, recording_id: int, message: str) -> None:
+        services.recording_failed(recording_id=recording_id, message=message)
+
+
+@shared_task(bind=True, base=RecordingTask)
 def start_recording_task(self, recording_id: int) -> None:
     recording = Recording.objects.select_related("room").filter(pk=recording_id).first()
     if recording is None or recording.state not in (RecordingState.REQUESTED, RecordingState.WAITING):
@@ -29,18 +36,10 @@ def start_recording_task(self, recording_id: int) -> None:
         )
     except OmeConflict:
         info = None  # "Duplicate ID already exists": OME already records this very recording
-    except OmeUnavailable as error:
-        retry_or_give_up(
-            self, error, give_up=lambda message: services.recording_failed(recording_id=recording_id, message=message)
-        )
-        return
-    except OmeError as error:
-        services.recording_failed(recording_id=recording_id, message=error.message)
-        return
     services.recording_registered(recording_id=recording_id, info=info)
 
 
-@shared_task(bind=True, acks_late=True)
+@shared_task(bind=True, base=RecordingTask)
 def stop_recording_task(self, recording_id: int) -> None:
     recording = Recording.objects.filter(pk=recording_id).first()
     if recording is None or recording.state != RecordingState.STOPPING:
@@ -49,14 +48,6 @@ def stop_recording_task(self, recording_id: int) -> None:
         OmeClient.from_settings().stop_record(recording.ome_id)
     except OmeNotFound:
         pass  # already finished (the stream ended) or never started: its info file tells
-    except OmeUnavailable as error:
-        retry_or_give_up(
-            self, error, give_up=lambda message: services.recording_failed(recording_id=recording_id, message=message)
-        )
-        return
-    except OmeError as error:
-        services.recording_failed(recording_id=recording_id, message=error.message)
-        return
     # OME writes the info file as the record finishes; the reconcile loop finishes it otherwise.
     finish_recording_task.apply_async((recording_id,), countdown=1)
 
