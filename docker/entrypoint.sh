@@ -75,7 +75,7 @@ worker)
 	wait_for_migrations
 	metrics_dir
 	# The worker's own /metrics (retries, failures, OME calls made by tasks), internal network only.
-	export METRICS_PORT=${METRICS_PORT:-9808}
+	export METRICS_PORT="${METRICS_PORT:-9808}"
 	exec celery -A portal worker --loglevel "${LOG_LEVEL:-INFO}" --concurrency "${CELERY_CONCURRENCY:-2}" "$@"
 	;;
 beat)

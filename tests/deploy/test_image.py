@@ -173,3 +173,78 @@ def test_the_dockerfile_copies_only_files_that_exist():
     instructions = " ".join(line for _, _, lines in stages() for line in lines)
     for script in re.findall(r"docker/[\w./-]+", instructions):
         assert (REPO / script.removeprefix("/app/")).exists(), f"the Dockerfile uses {script}, which does not exist"
+
+
+# --- What the image installs --------------------------------------------------------------------
+
+EMULATOR_ONLY = {"av", "aiortc", "aioice", "aiohttp"}
+LOCKED_FILES = ["requirements.txt", "requirements-emulator.txt", "requirements-dev.txt"]
+
+
+def _locked(path: str) -> dict[str, tuple[str, list[str]]]:
+    """{name: (version, hashes)} of a pip-compile'd file."""
+    text = re.sub(r"\\\n\s*", " ", (REPO / path).read_text())
+    found = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        match = re.match(r"^([A-Za-z0-9_.-]+)==(\S+)((?:\s+--hash=sha256:[0-9a-f]{64})+)\s*$", line)
+        assert match, f"{path}: not an exact pin with hashes: {line[:120]}"
+        found[match.group(1).lower().replace("_", "-")] = (match.group(2), re.findall(r"[0-9a-f]{64}", line))
+    return found
+
+
+def test_every_dependency_is_locked_to_one_version_with_hashes():
+    for path in LOCKED_FILES:
+        assert _locked(path), f"{path} pins nothing"
+
+
+def test_the_locked_files_satisfy_the_ranges_people_edit():
+    from packaging.requirements import Requirement
+
+    for locked_path in LOCKED_FILES:
+        locked = _locked(locked_path)
+        source = locked_path.replace(".txt", ".in")
+        for line in (REPO / source).read_text().splitlines():
+            line = line.split("#", 1)[0].strip()
+            if not line or line.startswith("-"):
+                continue
+            requirement = Requirement(line)
+            name = requirement.name.lower().replace("_", "-")
+            assert name in locked, f"{source} asks for {name}, which {locked_path} does not lock: run `make lock`"
+            assert requirement.specifier.contains(locked[name][0], prereleases=True), (
+                f"{locked_path} locks {name}=={locked[name][0]}, outside {requirement.specifier} of {source}"
+            )
+
+
+def test_the_image_installs_the_portals_locked_requirements_and_nothing_of_the_emulator():
+    installs = [line for _, _, lines in stages() for line in lines if line.startswith("RUN") and "pip install" in line]
+    assert installs and all("requirements.txt" in line for line in installs), installs
+    assert not any("emulator" in line or "requirements-dev" in line for line in installs)
+    assert not EMULATOR_ONLY & set(_locked("requirements.txt")), "the portal's lock pulls in an emulator package"
+    patterns = [
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    for path in ("ome_emulator/core.py", "requirements-emulator.txt", "requirements-dev.txt", "tests/conftest.py"):
+        assert _ignored(path, patterns), f"{path} would be sent to the Docker build"
+
+
+def test_the_portals_own_code_never_imports_what_only_the_emulator_installs():
+    import ast
+
+    portal_packages = ["portal", "rooms", "broadcasts", "recordings", "api", "docker"]
+    for package in portal_packages:
+        for path in (REPO / package).rglob("*.py"):
+            tree = ast.parse(path.read_text())
+            for node in ast.walk(tree):
+                names = []
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    names = [node.module]
+                for name in names:
+                    top = name.split(".")[0]
+                    assert top not in EMULATOR_ONLY | {"ome_emulator"}, f"{path} imports {name}"
