@@ -3,7 +3,6 @@ itself (drf-spectacular-sidecar's Swagger UI files, no CDN; its Redoc page would
 
 from __future__ import annotations
 
-from django.templatetags.static import static
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -66,14 +65,8 @@ class SchemaView(SpectacularAPIView):
 
 
 class SwaggerView(SpectacularSwaggerView):
+    """Swagger UI's files come from drf-spectacular-sidecar (SPECTACULAR_SETTINGS in settings)."""
+
     title = SCHEMA_SETTINGS["TITLE"]
     authentication_classes = []
     permission_classes = []
-
-    @staticmethod
-    def _swagger_ui_resource(filename):
-        return static(f"drf_spectacular_sidecar/swagger-ui-dist/{filename}")
-
-    @staticmethod
-    def _swagger_ui_favicon():
-        return static("drf_spectacular_sidecar/swagger-ui-dist/favicon-32x32.png")

@@ -326,6 +326,14 @@ SESSION_COOKIE_HTTPONLY = True
 # /metrics (Prometheus). Not routed by Traefik; when set, scrapes must also send this Bearer token.
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 
+# The API docs page serves Swagger UI from the portal's own static files (drf-spectacular-sidecar),
+# never from a CDN.
+SPECTACULAR_SETTINGS = {
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Requests per API token (REST API and the original stack's API), e.g. "600/minute"; empty: unlimited.

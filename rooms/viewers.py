@@ -27,6 +27,10 @@ development) take the portable path through Django's cache API.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
+import redis
+from django.conf import settings
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
 
@@ -64,9 +68,19 @@ return false
 
 
 def _redis():
-    """The raw Redis client behind the default cache, or None for other backends."""
-    backend = caches["default"]
-    return backend._cache.get_client(write=True) if isinstance(backend, RedisCache) else None
+    """A Redis client on the default cache's own server and database, or None for other backends.
+
+    Made from the cache's public configuration (its LOCATION and socket timeouts) with redis-py's
+    documented API, so the scripts here and Django's cache read and write the same keys."""
+    if not isinstance(caches["default"], RedisCache):
+        return None
+    config = settings.CACHES["default"]
+    return _redis_client(config["LOCATION"], **config.get("OPTIONS", {}))
+
+
+@lru_cache(maxsize=4)
+def _redis_client(location: str, **options) -> redis.Redis:
+    return redis.Redis.from_url(location, **options)
 
 
 def _key(name: str) -> str:
