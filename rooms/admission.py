@@ -49,8 +49,8 @@ from django.core.cache import cache
 from portal.celery import enqueue_on_commit
 from portal.crypto import secret_digest_candidates
 from portal.models import Membership
-from portal.outage import CACHE_ERRORS, cache_optional, warn_once_in_a_while
 from portal.ome.client import OmeClient, OmeError, OmeNotFound
+from portal.outage import CACHE_ERRORS, cache_optional, warn_once_in_a_while
 
 from . import credentials, tasks, viewers
 from .models import LiveState, Room, Visibility

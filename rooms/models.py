@@ -201,13 +201,10 @@ class Room(models.Model):
             return "*"
         return " ".join(["'self'", *origins])
 
-    @property
-    def rtmp_variant(self) -> str:
-        return f"{self.public_id}{settings.OME_RTMP_VARIANT_SUFFIX}"
-
 
 class LiveSessionQuerySet(TenantQuerySet):
     def open(self):
+        """Sessions still going on (a room has at most one)."""
         return self.filter(ended_at__isnull=True)
 
 

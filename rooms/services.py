@@ -86,7 +86,7 @@ def go_live(*, room_id: int, protocol: str = "", started_by_id: int | None = Non
     """
     with transaction.atomic():
         room = Room.objects.select_for_update().get(pk=room_id)
-        session = room.sessions.filter(ended_at__isnull=True).first()
+        session = room.sessions.open().first()
         opened = session is None
         if opened:
             session = LiveSession.objects.create(room=room, protocol=protocol.lower(), started_by_id=started_by_id)
@@ -141,7 +141,7 @@ def go_offline(*, room_id: int):
     """
     with transaction.atomic():
         room = Room.objects.select_for_update().get(pk=room_id)
-        session = room.sessions.filter(ended_at__isnull=True).first()
+        session = room.sessions.open().first()
         if session is None and room.live_state == LiveState.OFFLINE:
             return None
         was_confirmed = room.live_state in (LiveState.LIVE, LiveState.RECONNECTING)
@@ -193,7 +193,7 @@ def record_viewer_counts(*, counts: dict[int, int], measured: Collection[int] = 
         Room.objects.bulk_update(changed, ["viewer_count"])
     peaks = {pk: counts[pk] for pk in measured if counts.get(pk)}
     if peaks:
-        LiveSession.objects.filter(room_id__in=list(peaks), ended_at__isnull=True).update(
+        LiveSession.objects.open().filter(room_id__in=list(peaks)).update(
             peak_viewers=Greatest(
                 "peak_viewers",
                 models.Case(
