@@ -37,8 +37,8 @@ from django.views.decorators.csrf import csrf_exempt
 
 from broadcasts import services as broadcast_services
 from broadcasts.models import ACTIVE_PUSH_STATES, Platform, Push, PushState
-from portal.errors import PortalError
-from portal.models import Organization
+from core.errors import PortalError
+from organizations.models import Organization
 from recordings import services as recording_services
 from recordings.models import ACTIVE_RECORDING_STATES, Recording, RecordingState
 from rooms.models import LiveState, Room

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from portal.errors import PortalError
+from core.errors import PortalError
 
 
 def _field_errors(error: DjangoValidationError, aliases: dict[str, str]) -> dict[str, list[str]]:

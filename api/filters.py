@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django_filters.fields import IsoDateTimeField
 
 from broadcasts.models import Destination, Platform, Push, PushState
-from portal.models import Membership, Role
+from organizations.models import Membership, Role
 from recordings.models import Recording, RecordingState
 from rooms.models import LiveSession, LiveState, Room, Visibility
 

@@ -1,6 +1,6 @@
 from django import forms
 
-from portal.models import ROLE_RANK, Role
+from organizations.models import ROLE_RANK, Role
 
 
 class ApiTokenForm(forms.Form):

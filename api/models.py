@@ -15,8 +15,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from portal.models import Role
-from portal.tenancy import TenantQuerySet
+from organizations.models import Role
+from organizations.querysets import TenantQuerySet
 
 TOKEN_PREFIX = "sst_"
 PREFIX_LENGTH = 12  # "sst_" and 8 random characters: enough to tell tokens apart, useless to an attacker
@@ -30,7 +30,7 @@ class ApiTokenQuerySet(TenantQuerySet):
 class ApiToken(models.Model):
     organization_lookup = "organization"
 
-    organization = models.ForeignKey("portal.Organization", on_delete=models.CASCADE, related_name="api_tokens")
+    organization = models.ForeignKey("organizations.Organization", on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=100, help_text="What the token is for, e.g. “CI deploy script”.")
     role = models.CharField(
         max_length=16, choices=Role.choices, default=Role.STREAMER, help_text="What the token may do."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework.permissions import BasePermission
 
-from portal.models import ROLE_RANK, Role
+from organizations.models import ROLE_RANK, Role
 
 from .models import ApiToken
 

@@ -37,7 +37,7 @@ SCHEMA_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "PushStateEnum": "broadcasts.models.PushState",
         "RecordingStateEnum": "recordings.models.RecordingState",
-        "RoleEnum": "portal.models.Role",
+        "RoleEnum": "organizations.models.Role",
     },
 }
 

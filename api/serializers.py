@@ -9,7 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from broadcasts.models import Destination, Platform, Push, validate_destination_url
-from portal.models import Membership
+from organizations.models import Membership
 from recordings.models import Recording
 from rooms import credentials, endpoints
 from rooms.models import LiveSession, Room, validate_room_id

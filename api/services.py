@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from portal.errors import LimitReached, NotAllowed
-from portal.models import ROLE_RANK, Membership, Role
+from core.errors import LimitReached, NotAllowed
+from organizations.models import ROLE_RANK, Membership, Role
 
 from .models import PREFIX_LENGTH, ApiToken
 

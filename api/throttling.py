@@ -12,7 +12,7 @@ import time
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
-from portal.ratelimit import allow
+from core.ratelimit import allow
 
 from .models import ApiToken
 

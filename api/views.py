@@ -8,9 +8,9 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from portal.errors import PortalError
-from portal.models import ROLE_RANK, Role
-from portal.tenancy import get_for_organization_or_404, member_required
+from core.errors import PortalError
+from organizations.models import ROLE_RANK, Role
+from organizations.tenancy import get_for_organization_or_404, member_required
 
 from . import services
 from .forms import ApiTokenForm

@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 
 from broadcasts import services as broadcast_services
 from broadcasts.models import Destination, Push
-from portal.models import Membership, Role
+from organizations.models import Membership, Role
 from recordings import services as recording_services
 from recordings.models import Recording
 from recordings.ranges import serve_recording

@@ -84,7 +84,7 @@ def seed() -> Fixtures:
     django.setup()
     from django.core.cache import cache
 
-    from portal.models import Membership, Organization, Role, User
+    from organizations.models import Membership, Organization, Role, User
     from rooms import credentials
     from rooms.models import LiveState, Room, Visibility, generate_stream_key
 

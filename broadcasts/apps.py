@@ -6,7 +6,7 @@ class BroadcastsConfig(AppConfig):
     verbose_name = "Restreaming"
 
     def ready(self):
-        from portal.ome import reconcile
+        from ome import reconcile
         from rooms import panels, signals
 
         from . import receivers, selectors

@@ -8,9 +8,9 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from portal.crypto import EncryptedTextField, mask
-from portal.outbound import validate_outbound_url
-from portal.tenancy import TenantQuerySet
+from core.crypto import EncryptedTextField, mask
+from core.outbound import validate_outbound_url
+from organizations.querysets import TenantQuerySet
 
 
 class Platform(models.TextChoices):

@@ -12,8 +12,8 @@ import logging
 
 from django.utils import timezone
 
-from portal.ome.client import OmeClient, OmeError
-from portal.ome.reconcile import OmeSnapshot
+from ome.client import OmeClient, OmeError
+from ome.reconcile import OmeSnapshot
 
 from . import services
 from .models import ACTIVE_PUSH_STATES, Push, PushState

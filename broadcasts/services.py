@@ -6,9 +6,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from portal.celery import enqueue_on_commit, requeue_stale
-from portal.errors import Conflict, LimitReached, NotAllowed, PortalError
-from portal.ome.client import PushInfo
+from core.errors import Conflict, LimitReached, NotAllowed, PortalError
+from core.queue import enqueue_on_commit, requeue_stale
+from ome.client import PushInfo
 
 from .models import (
     PLATFORM_SERVERS,

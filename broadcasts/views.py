@@ -9,9 +9,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from portal.errors import PortalError
-from portal.responses import action_answer
-from portal.tenancy import get_for_organization_or_404, member_required
+from core.errors import PortalError
+from core.responses import action_answer
+from organizations.tenancy import get_for_organization_or_404, member_required
 from rooms.models import Room
 from rooms.selectors import ROOM_IN_URL as ROOM
 

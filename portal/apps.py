@@ -2,5 +2,7 @@ from django.apps import AppConfig
 
 
 class PortalConfig(AppConfig):
+    """The project: settings, root URLs, the Celery app, site-wide views and commands."""
+
     name = "portal"
-    verbose_name = "Accounts and organizations"
+    verbose_name = "Streaming Stack"

@@ -2,7 +2,7 @@
 
 Two kinds of figures:
 - counters and histograms that the code updates where things happen (admission decisions and
-  their latency in rooms.webhook, OME calls in portal.ome.client, task retries and failures
+  their latency in rooms.webhook, OME calls in ome.client, task retries and failures
   from Celery's signals in portal.celery);
 - gauges read at scrape time from the database and the broker (live rooms, viewers, pushes and
   recordings by state, queued tasks), so they are never stale and cost nothing between scrapes.

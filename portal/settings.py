@@ -12,7 +12,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from portal.outbound import parse_allowed_hosts
+from core.outbound import parse_allowed_hosts
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -36,7 +36,8 @@ ALLOWED_HOSTS = env.list(
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[f"https://{DOMAIN}", f"https://api.{DOMAIN}"])
 
 INSTALLED_APPS = [
-    "portal",
+    "core",
+    "organizations",
     "rooms",
     "broadcasts",
     "recordings",
@@ -52,6 +53,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "portal",
 ]
 
 MIDDLEWARE = [
@@ -61,16 +63,16 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "portal.tenancy.CurrentOrganizationMiddleware",
+    "organizations.tenancy.CurrentOrganizationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, so that it sees the views' exceptions first: a Redis outage becomes a 503 in words.
-    "portal.outage.OutageMiddleware",
+    "portal.middleware.OutageMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
 WSGI_APPLICATION = "portal.wsgi.application"
-AUTH_USER_MODEL = "portal.User"
+AUTH_USER_MODEL = "organizations.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "rooms:list"
 LOGOUT_REDIRECT_URL = "login"
@@ -85,7 +87,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "portal.context_processors.tenancy",
+                "organizations.context_processors.tenancy",
             ],
         },
     },

@@ -4,8 +4,8 @@ import logging
 
 from celery import shared_task
 
-from .ome.client import OmeUnavailable
-from .ome.reconcile import reconcile as reconcile_once
+from ome.client import OmeUnavailable
+from ome.reconcile import reconcile as reconcile_once
 
 logger = logging.getLogger(__name__)
 

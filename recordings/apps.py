@@ -7,7 +7,7 @@ class RecordingsConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_delete
 
-        from portal.ome import reconcile
+        from ome import reconcile
         from rooms import panels, signals
 
         from . import receivers, selectors

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from xml.etree import ElementTree
 
-from portal.ome.client import parse_time
+from ome.client import parse_time
 
 
 class InfoFileError(ValueError):

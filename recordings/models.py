@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from portal.tenancy import TenantQuerySet
+from organizations.querysets import TenantQuerySet
 
 
 class RecordingState(models.TextChoices):

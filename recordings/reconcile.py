@@ -15,8 +15,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from portal.ome.client import OmeClient, OmeError
-from portal.ome.reconcile import OmeSnapshot
+from ome.client import OmeClient, OmeError
+from ome.reconcile import OmeSnapshot
 
 from . import services
 from .models import Recording, RecordingState

@@ -11,9 +11,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from portal.celery import enqueue_on_commit, requeue_stale
-from portal.errors import Conflict, LimitReached, NotAllowed
-from portal.ome.client import RecordInfo
+from core.errors import Conflict, LimitReached, NotAllowed
+from core.queue import enqueue_on_commit, requeue_stale
+from ome.client import RecordInfo
 
 from . import storage
 from .info import InfoFileError, parse_info
@@ -145,7 +145,7 @@ def delete_files(recording: Recording) -> None:
 
 def delete_expired_recordings(*, now=None) -> int:
     """Delete finished (and failed) recordings older than their organization's retention period."""
-    from portal.models import Organization
+    from organizations.models import Organization
 
     now = now or timezone.now()
     deleted = 0

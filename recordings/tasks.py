@@ -6,8 +6,8 @@ import logging
 
 from celery import shared_task
 
-from portal.ome.client import OmeClient, OmeConflict, OmeNotFound
-from portal.ome.tasks import OmeCallTask
+from ome.client import OmeClient, OmeConflict, OmeNotFound
+from ome.tasks import OmeCallTask
 
 from . import services
 from .models import Recording, RecordingState

@@ -46,11 +46,11 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit, urlunsplit
 from django.conf import settings
 from django.core.cache import cache
 
-from portal.celery import enqueue_on_commit
-from portal.crypto import secret_digest_candidates
-from portal.models import Membership
-from portal.ome.client import OmeClient, OmeError, OmeNotFound
-from portal.outage import CACHE_ERRORS, cache_optional, warn_once_in_a_while
+from core.crypto import secret_digest
+from core.outage import CACHE_ERRORS, cache_optional, warn_once_in_a_while
+from core.queue import enqueue_on_commit
+from ome.client import OmeClient, OmeError, OmeNotFound
+from organizations.models import Membership
 
 from . import credentials, tasks, viewers
 from .models import LiveState, Room, Visibility
@@ -312,7 +312,7 @@ def _admit_publisher(request: AdmissionRequest) -> Answer:
         if room is None or room.public_id != url.stream:
             return refuse("the publish credential is for another room")
     else:
-        room = _publish_rooms().filter(stream_key_digest__in=secret_digest_candidates(url.stream)).first()
+        room = _publish_rooms().filter(stream_key_digest=secret_digest(url.stream)).first()
         if room is None:
             return refuse("unknown stream key: it may have been replaced by a new one")
 

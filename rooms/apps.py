@@ -5,7 +5,7 @@ class RoomsConfig(AppConfig):
     name = "rooms"
 
     def ready(self):
-        from portal.ome import reconcile
+        from ome import reconcile
 
         from .reconcile import reconcile_live_state
 

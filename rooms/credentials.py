@@ -23,7 +23,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
 
-from portal.errors import PortalError
+from core.errors import PortalError
 
 PUBLISH_SALT = "rooms.publish-credential"
 PLAYBACK_SALT = "rooms.playback-token"

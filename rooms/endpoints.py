@@ -1,7 +1,7 @@
 """The URLs streamers and viewers use to reach OME's media ports for a room.
 
 This is the only place that knows the shape of OME's ingest and playback URLs (the REST API's
-URLs live in portal.ome.client). A publish URL can carry a credential and a playback URL a
+URLs live in ome.client). A publish URL can carry a credential and a playback URL a
 signed token; OME hands both to the portal's admission webhook.
 """
 

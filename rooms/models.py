@@ -13,8 +13,8 @@ from django.db import models
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
-from portal.crypto import EncryptedTextField, mask, secret_digest
-from portal.tenancy import TenantQuerySet
+from core.crypto import EncryptedTextField, mask, secret_digest
+from organizations.querysets import TenantQuerySet
 
 ROOM_ID_PATTERN = r"[a-z0-9][a-z0-9_-]{2,63}"
 ROOM_ID_RE = re.compile(rf"^{ROOM_ID_PATTERN}$")
@@ -122,7 +122,7 @@ class RoomQuerySet(TenantQuerySet):
 class Room(models.Model):
     organization_lookup = "organization"
 
-    organization = models.ForeignKey("portal.Organization", on_delete=models.CASCADE, related_name="rooms")
+    organization = models.ForeignKey("organizations.Organization", on_delete=models.CASCADE, related_name="rooms")
     public_id = models.CharField(
         "room id",
         max_length=64,

@@ -7,7 +7,7 @@ stream vanished without a closing (OME crashed or restarted) waits for its encod
 "reconnecting" for OME_RECONNECT_GRACE_SECONDS before it goes offline.
 
 Viewer counts: OME's per-stream statistics are the truth, but a pass reads only its share of
-the live streams (RECONCILE_STATS_PER_PASS, round robin: see portal.ome.reconcile). A room read
+the live streams (RECONCILE_STATS_PER_PASS, round robin: see ome.reconcile). A room read
 this pass shows OME's figure, which also raises its session's peak, and the webhook's counter is
 set to it; the other rooms show the webhook's counter, OME's last figure plus the players who
 opened or closed since — an estimate that never raises a peak.
@@ -21,8 +21,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.db.models import Q
 
-from portal.ome.client import OmeClient, OmeError
-from portal.ome.reconcile import OmeSnapshot
+from ome.client import OmeClient, OmeError
+from ome.reconcile import OmeSnapshot
 
 from . import services, viewers
 from .models import LiveState, Room

@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 from django.urls import reverse
 
-from portal.tenancy import TenantObject
+from organizations.tenancy import TenantObject
 
 from . import credentials, endpoints, panels
 from .models import LiveSession, Room, Visibility

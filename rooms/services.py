@@ -8,8 +8,8 @@ from django.db import IntegrityError, models, transaction
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from portal.errors import Conflict, LimitReached
-from portal.models import Organization
+from core.errors import Conflict, LimitReached
+from organizations.models import Organization
 
 from . import signals, viewers
 from .models import LiveSession, LiveState, Room, generate_room_id, generate_stream_key

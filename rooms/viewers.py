@@ -34,7 +34,7 @@ from django.conf import settings
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
 
-from portal.outage import cache_optional
+from core.outage import cache_optional
 
 # A viewer's admission is remembered at most this long; a player watching longer than that
 # is simply not counted down when it leaves (the reset at the end of the live fixes the count).

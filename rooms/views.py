@@ -15,9 +15,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_POST
 
-from portal.errors import PortalError
-from portal.models import Role
-from portal.tenancy import member_required, switch_organization
+from core.errors import PortalError
+from organizations.models import Role
+from organizations.tenancy import member_required, switch_organization
 
 from . import credentials, endpoints, selectors, services
 from .forms import EmbedLinkForm, RoomForm

@@ -18,8 +18,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from prometheus_client import Counter, Histogram
 
-from portal import ratelimit
-from portal.outage import cache_optional
+from core import ratelimit
+from core.outage import cache_optional
 
 from . import admission
 

@@ -9,7 +9,7 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
-from portal.models import Membership, Organization, Role, User
+from organizations.models import Membership, Organization, Role, User
 
 from .celery_worker import celery_worker  # noqa: F401 — a fixture, for tests about the queue
 from .chromium import CHROMIUM, CHROMIUM_ARGS

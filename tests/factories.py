@@ -2,7 +2,7 @@
 
 import factory
 
-from portal.models import Membership, Organization, Role, User
+from organizations.models import Membership, Organization, Role, User
 from rooms.models import Room, generate_stream_key
 
 PASSWORD = "correct horse battery staple"

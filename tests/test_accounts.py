@@ -4,7 +4,7 @@ import re
 
 from django.core import mail
 
-from portal.models import Membership, Organization, Role, User
+from organizations.models import Membership, Organization, Role, User
 
 from .factories import PASSWORD, UserFactory
 

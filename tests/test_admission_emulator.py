@@ -7,7 +7,7 @@ import pytest
 
 from broadcasts import services as broadcasts
 from broadcasts.models import Platform, Push, PushState
-from portal.ome.reconcile import reconcile
+from ome.reconcile import reconcile
 from rooms import credentials, endpoints, viewers
 from rooms import services as room_services
 from rooms.models import LiveSession, LiveState, Room, Visibility

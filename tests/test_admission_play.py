@@ -7,7 +7,7 @@ import pytest
 from django.core.cache import cache
 from redis import client as redis_client
 
-from portal.models import Membership
+from organizations.models import Membership
 from rooms import credentials, viewers
 from rooms.models import LiveState, Visibility
 

@@ -6,7 +6,7 @@ import time
 import pytest
 from django.core import signing
 
-from portal.models import Membership
+from organizations.models import Membership
 from rooms import credentials, services
 from rooms.models import LiveSession, LiveState, Room
 

@@ -5,7 +5,7 @@ import pytest
 
 from broadcasts import services
 from broadcasts.models import Destination, Platform, Push, PushState
-from portal.ome.reconcile import reconcile
+from ome.reconcile import reconcile
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

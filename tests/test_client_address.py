@@ -4,7 +4,7 @@ part of the portal uses (sign-in and password-reset limits)."""
 import pytest
 from django.test import RequestFactory
 
-from portal.ratelimit import client_ip
+from core.ratelimit import client_ip
 
 
 def address(settings, proxies: int, remote: str, forwarded: str | None = None) -> str:

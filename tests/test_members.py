@@ -5,7 +5,7 @@ import re
 import pytest
 from django.core import mail
 
-from portal.models import Invitation, Membership, Role
+from organizations.models import Invitation, Membership, Role
 
 from .conftest import client_for, make_team
 from .factories import PASSWORD, UserFactory

@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from broadcasts.models import Destination, Push, PushState
-from portal.ome.client import OmeClient, OmeUnavailable
+from ome.client import OmeClient, OmeUnavailable
 from rooms.models import LiveState
 
 from .admission_helpers import play, publish, rtmp_url

@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from portal.ome.client import (
+from ome.client import (
     OmeBadRequest,
     OmeClient,
     OmeConflict,

@@ -17,7 +17,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 
 from broadcasts.models import PLATFORM_SERVERS
-from portal.outbound import parse_allowed_hosts, validate_outbound_url
+from core.outbound import parse_allowed_hosts, validate_outbound_url
 
 STREAMING = ("rtmp", "rtmps", "srt")
 PRIVATE = "points into a private network"

@@ -11,8 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from broadcasts.models import Destination, Platform, Push, PushState
-from portal.ome.client import OmeClient
-from portal.ome.reconcile import reconcile
+from ome.client import OmeClient
+from ome.reconcile import reconcile
 from recordings.models import Recording, RecordingState
 from rooms import services as room_services
 from rooms.models import LiveSession, LiveState, Room

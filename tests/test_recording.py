@@ -3,7 +3,7 @@ a real file whose name, size and duration come from OME's info XML; auto-record 
 
 import pytest
 
-from portal.ome.reconcile import reconcile
+from ome.reconcile import reconcile
 from recordings import services
 from recordings.models import Recording, RecordingState
 from recordings.storage import local_path

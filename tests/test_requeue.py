@@ -15,9 +15,9 @@ from django.utils import timezone
 from broadcasts import services as broadcast_services
 from broadcasts import tasks as broadcast_tasks
 from broadcasts.models import Destination, Platform, Push, PushState
+from core.queue import requeue_after
+from ome.reconcile import reconcile
 from portal.celery import app as celery_app
-from portal.celery import requeue_after
-from portal.ome.reconcile import reconcile
 from recordings import services as recording_services
 from recordings.models import Recording, RecordingState
 

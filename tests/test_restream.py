@@ -6,7 +6,7 @@ import pytest
 
 from broadcasts import services
 from broadcasts.models import Destination, Platform, Push, PushState
-from portal.ome.reconcile import reconcile
+from ome.reconcile import reconcile
 from rooms.models import LiveState
 
 from .factories import UserFactory

@@ -9,7 +9,7 @@ import pytest
 
 from broadcasts import services
 from broadcasts.models import Destination, Platform, Push, PushState
-from portal.ome.reconcile import reconcile
+from ome.reconcile import reconcile
 
 NEW = "/rooms/acme-live/restream/destinations/new"
 

@@ -6,7 +6,7 @@ act as an admin on Acme's rooms: the role of the selected organization never car
 
 import pytest
 
-from portal.models import Membership, Role
+from organizations.models import Membership, Role
 from rooms.models import Room, Visibility
 
 from .conftest import client_for

@@ -3,8 +3,8 @@
 import pytest
 from django.db import connection
 
-from portal.crypto import secret_digest
-from portal.models import Role
+from core.crypto import secret_digest
+from organizations.models import Role
 from rooms.models import Room
 
 from .conftest import client_for
@@ -192,7 +192,7 @@ def test_the_publisher_sends_strangers_to_sign_in(client, room):
 def test_a_user_in_two_organizations_following_a_link_is_switched_to_the_rooms_organization(
     team, other_team, other_room
 ):
-    from portal.models import Membership
+    from organizations.models import Membership
 
     Membership.objects.create(user=team.owner, organization=other_team.organization, role=Role.STREAMER)
     client = client_for(team.owner)

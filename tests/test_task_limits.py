@@ -1,8 +1,8 @@
 """Every Celery task of the portal is bounded in time, and those that call OME retry the same way."""
 
+from ome.client import OmeUnavailable
+from ome.tasks import OmeCallTask
 from portal.celery import app
-from portal.ome.client import OmeUnavailable
-from portal.ome.tasks import OmeCallTask
 
 
 def _project_tasks():

@@ -12,8 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from portal.ome.client import OmeClient
-from portal.ome.reconcile import reconcile
+from ome.client import OmeClient
+from ome.reconcile import reconcile
 from rooms import viewers
 from rooms.models import LiveSession, LiveState, Room
 

@@ -11,7 +11,7 @@ from django.conf import settings
 from rest_framework.test import APIClient
 
 from api import services
-from portal.models import Membership, Role
+from organizations.models import Membership, Role
 from recordings.models import Recording, RecordingState
 
 ROLES = [Role.OWNER, Role.ADMIN, Role.STREAMER]
@@ -74,7 +74,7 @@ def finished_recording(room, name: str = "rec.mp4", *, content: bytes = CONTENT)
 
 def go_live(ome, room) -> None:
     """The room's stream is in OME (an RTMP publish) and the reconcile loop has seen it."""
-    from portal.ome.reconcile import reconcile
+    from ome.reconcile import reconcile
 
     ome.publish(f"rtmp://127.0.0.1:1935/app/{room.public_id}")
     reconcile()

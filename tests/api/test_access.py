@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from api import services
 from broadcasts.models import Destination, Platform, Push, PushState
-from portal.models import ROLE_RANK, Membership, Role
+from organizations.models import ROLE_RANK, Membership, Role
 from rooms.models import LiveSession, Visibility
 
 from ..factories import PASSWORD, RoomFactory

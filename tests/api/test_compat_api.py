@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 
 from broadcasts.models import Push, PushState
-from portal.models import Role
+from organizations.models import Role
 from recordings.models import Recording, RecordingState
 from rooms.models import LiveState, Room
 

@@ -14,8 +14,8 @@ import pytest
 import requests
 
 from broadcasts.models import Push, PushState
-from portal.models import Role
-from portal.ome.reconcile import reconcile
+from ome.reconcile import reconcile
+from organizations.models import Role
 from recordings.models import Recording, RecordingState
 from rooms.models import LiveState, Room
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from broadcasts.models import Destination, Push
-from portal.models import Role
+from organizations.models import Role
 
 from .conftest import make_token
 from .test_compat_api import APP, Ome

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from broadcasts.models import Destination, Push, PushState
-from portal.ome.reconcile import reconcile
+from ome.reconcile import reconcile
 
 from ..conftest import client_for
 from .conftest import go_live

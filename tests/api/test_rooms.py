@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from portal.crypto import secret_digest
-from portal.models import Role
+from core.crypto import secret_digest
+from organizations.models import Role
 from rooms import services as room_services
 from rooms.models import Room, Visibility
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
 
 from broadcasts.models import Destination, Platform, Push, PushState
-from portal.models import Membership, Role
+from organizations.models import Membership, Role
 from rooms.models import LiveSession
 
 from .conftest import finished_recording, make_token

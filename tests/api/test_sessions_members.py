@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from portal.models import Role
+from organizations.models import Role
 from rooms import services as room_services
 from rooms.models import LiveSession
 

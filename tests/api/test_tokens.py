@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from api.models import ApiToken
-from portal.models import Role
+from organizations.models import Role
 
 from ..conftest import client_for
 from ..factories import UserFactory

@@ -7,7 +7,7 @@ import threading
 import pytest
 from django.db import connection
 
-from portal.ome.reconcile import reconcile
+from ome.reconcile import reconcile
 
 
 class _Pages(http.server.BaseHTTPRequestHandler):

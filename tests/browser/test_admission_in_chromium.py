@@ -5,7 +5,7 @@ member's tokenized player."""
 import pytest
 from playwright.sync_api import expect
 
-from portal.ome.reconcile import reconcile
+from ome.reconcile import reconcile
 from rooms.models import LiveSession, LiveState, Room, Visibility
 
 from ..conftest import sign_in

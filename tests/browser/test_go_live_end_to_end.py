@@ -5,7 +5,7 @@ watch page and in an iframe on another site — until the streamer stops."""
 import pytest
 from playwright.sync_api import expect
 
-from portal.models import Membership
+from organizations.models import Membership
 from rooms.models import LiveSession, LiveState, Room
 
 from ..conftest import sign_in

@@ -375,7 +375,7 @@ def test_no_secret_reaches_the_logs_of_web_worker_or_beat(portal):
     invitation = shell(
         env,
         "import json\n"
-        "from portal.models import Invitation, Membership, User\n"
+        "from organizations.models import Invitation, Membership, User\n"
         f"owner = Membership.objects.get(user__email='{email}')\n"
         "User.objects.create_user(email='existing@example.test', password=None)\n"
         "token, digest = Invitation.new_token()\n"
@@ -401,7 +401,7 @@ def test_no_secret_reaches_the_logs_of_web_worker_or_beat(portal):
         "from django.contrib.auth.tokens import default_token_generator\n"
         "from django.utils.encoding import force_bytes\n"
         "from django.utils.http import urlsafe_base64_encode\n"
-        "from portal.models import User\n"
+        "from organizations.models import User\n"
         f"user = User.objects.get(email='{email}')\n"
         "print(json.dumps({'uid': urlsafe_base64_encode(force_bytes(user.pk)),"
         " 'token': default_token_generator.make_token(user)}))",

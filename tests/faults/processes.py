@@ -189,7 +189,7 @@ import json, django
 django.setup()
 from api.services import create_api_token
 from broadcasts.models import Destination, Platform
-from portal.models import Membership, Organization, Role, User
+from organizations.models import Membership, Organization, Role, User
 from rooms.models import Room, generate_stream_key
 args = json.loads(%r)
 organization = Organization.objects.create(name=args["room"].title(), slug=args["room"])

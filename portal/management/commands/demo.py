@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from portal.models import Membership, Organization, Role, User
+from organizations.models import Membership, Organization, Role, User
 from rooms.models import Room
 from rooms.services import create_room
 

@@ -48,11 +48,11 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 
-from . import ratelimit
+from core import ratelimit
 
 DEVICE_COOKIE = "known_browser"
 DEVICE_COOKIE_MAX_AGE = 365 * 24 * 3600
-_DEVICE_SALT = "portal.throttle.known-browser"
+_DEVICE_SALT = "organizations.throttle.known-browser"
 
 
 class Throttled(Exception):

@@ -6,7 +6,7 @@ and nothing it could not decrypt, OLD can be removed (docs/deploy.md, "Rotating 
 
 from django.core.management.base import BaseCommand, CommandError
 
-from portal.key_rotation import DEFAULT_BATCH_SIZE, rotate_encryption_keys
+from core.key_rotation import DEFAULT_BATCH_SIZE, rotate_encryption_keys
 
 
 class Command(BaseCommand):

@@ -9,7 +9,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.text import slugify
 
-from .errors import Conflict, NotAllowed
+from core.errors import Conflict, NotAllowed
+
 from .models import Invitation, Membership, Organization, Role, User
 
 

@@ -7,7 +7,7 @@ The database holds everything that matters; Redis holds what can be rebuilt or w
 - a start or stop that cannot be queued is kept in the database and queued again by the sweep
   (REQUEST_REQUEUE_SECONDS); the page that asked says so (`queue_unavailable`);
 - anything else that needs Redis answers 503 with `Retry-After`: JSON for the REST API, OME's
-  envelope for the original /v1/ API, a short page in words for people (`OutageMiddleware`);
+  envelope for the original /v1/ API, a short page in words for people (portal.middleware);
 - /healthz reports each dependency (portal.health).
 """
 
@@ -29,8 +29,6 @@ CACHE_ERRORS: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutE
 # Celery could not hand a task to the broker.
 BROKER_ERRORS: tuple[type[Exception], ...] = (BrokerOperationalError, *CACHE_ERRORS)
 OUTAGE_ERRORS = BROKER_ERRORS
-RETRY_AFTER_SECONDS = 10
-UNAVAILABLE = "The service is briefly unavailable: part of it (its cache or its task queue) cannot be reached."
 
 _last_warning: dict[str, float] = {}
 
@@ -85,47 +83,10 @@ def queue_delay_notice() -> str:
     )
 
 
-# --- 503 answers ----------------------------------------------------------------------------
+def start_unqueued():
+    """Start counting this request's unqueued work; give the token back to `reset_unqueued`."""
+    return _unqueued.set(0)
 
 
-def unavailable_response(request):
-    """503 with Retry-After, in the shape the caller of `request.path` understands."""
-    from django.http import JsonResponse
-    from django.shortcuts import render
-
-    path = request.path
-    retry_after = str(RETRY_AFTER_SECONDS)
-    message = f"{UNAVAILABLE} Try again in {RETRY_AFTER_SECONDS} seconds."
-    if path.startswith("/v1/") or path == "/v1":
-        from api.compat import error
-
-        response = error(503, f"Service Unavailable: {message}")
-    elif path.startswith(("/api/", "/ome/")) or "application/json" in request.headers.get("Accept", ""):
-        body = {"detail": message}
-        if path.startswith("/ome/"):
-            body = {"allowed": False, "reason": message}
-        response = JsonResponse(body, status=503)
-    else:
-        response = render(request, "503.html", {"retry_after": RETRY_AFTER_SECONDS}, status=503)
-    response["Retry-After"] = retry_after
-    return response
-
-
-class OutageMiddleware:
-    """Turns a Redis outage met by a view into a 503 that says so, and resets the per-request notes."""
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        token = _unqueued.set(0)
-        try:
-            return self.get_response(request)
-        finally:
-            _unqueued.reset(token)
-
-    def process_exception(self, request, exception):
-        if isinstance(exception, OUTAGE_ERRORS):
-            warn_once_in_a_while("answering 503", exception)
-            return unavailable_response(request)
-        return None
+def reset_unqueued(token) -> None:
+    _unqueued.reset(token)

@@ -11,7 +11,7 @@ from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 from django.utils import timezone
 
-from .tenancy import TenantQuerySet
+from .querysets import TenantQuerySet
 
 
 class UserManager(BaseUserManager):

@@ -1,17 +1,14 @@
-"""The one place where data is scoped to an organization.
+"""Who the signed-in member is, and for which organization: the gate of every member view.
 
-Every model that belongs to a tenant declares `organization_lookup` (the ORM path from the
-model to its Organization) and uses `TenantQuerySet`. Views, the API, admin actions and
-services read tenant data only through `for_organization()` / `get_for_organization_or_404()`,
-so a query can't forget the filter: one organization never sees another's rooms, keys,
-pushes or recordings.
+The queries themselves are scoped in organizations.querysets; this module decides which
+organization a request acts for (the selected one, or the organization of the object a view's
+URL names) and checks the member's role there.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import wraps
-from typing import TYPE_CHECKING, TypeVar
 
 from django.core.exceptions import PermissionDenied
 from django.db import models
@@ -19,32 +16,22 @@ from django.http import Http404
 from django.shortcuts import redirect
 from django.utils.functional import SimpleLazyObject
 
-if TYPE_CHECKING:
-    from portal.models import Membership, Organization
+from .models import Membership
+from .querysets import get_for_organization_or_404
 
-ModelT = TypeVar("ModelT", bound=models.Model)
+__all__ = [
+    "CurrentOrganizationMiddleware",
+    "TenantObject",
+    "get_for_organization_or_404",
+    "member_required",
+    "memberships_of",
+    "switch_organization",
+]
 
 SESSION_KEY = "organization_id"
 
 
-class TenantQuerySet(models.QuerySet):
-    def for_organization(self, organization: Organization | int | None):
-        if organization is None:
-            return self.none()
-        return self.filter(**{self.model.organization_lookup: organization})
-
-
-def get_for_organization_or_404(model_or_qs, organization, **lookup):
-    queryset = model_or_qs if isinstance(model_or_qs, models.QuerySet) else model_or_qs.objects.all()
-    try:
-        return queryset.for_organization(organization).get(**lookup)
-    except queryset.model.DoesNotExist:
-        raise Http404(f"No {queryset.model._meta.verbose_name} matches the given query.") from None
-
-
 def memberships_of(user):
-    from portal.models import Membership
-
     if not user.is_authenticated:
         return Membership.objects.none()
     return Membership.objects.filter(user=user).select_related("organization")

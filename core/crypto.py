@@ -22,7 +22,6 @@ without decrypting anything. The digest is a plain SHA-256, deliberately not key
 from __future__ import annotations
 
 import hashlib
-import hmac
 from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -49,26 +48,6 @@ def decrypt(token: str) -> str:
 def secret_digest(secret: str) -> str:
     """A deterministic digest of a machine-generated secret, safe to index and to compare."""
     return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def legacy_secret_digests(secret: str) -> list[str]:
-    """The digests the previous release stored: an HMAC keyed by the (then) first encryption key.
-
-    A web replica of the previous release can still write one during a rolling update, after
-    the migration recomputed the others; lookups accept them while the key they were made with
-    is configured, and `rotate_encryption_keys` replaces them. A later release can drop this,
-    together with a migration that recomputes the digests once more (as 0003 in rooms does).
-    """
-    digests = []
-    for key in settings.FIELD_ENCRYPTION_KEYS:
-        hmac_key = hashlib.sha256(("digest:" + key).encode()).digest()
-        digests.append(hmac.new(hmac_key, secret.encode(), hashlib.sha256).hexdigest())
-    return digests
-
-
-def secret_digest_candidates(secret: str) -> list[str]:
-    """Every digest a stored copy of `secret` may have: look rows up with `__in`, one query."""
-    return [secret_digest(secret), *legacy_secret_digests(secret)]
 
 
 def mask(secret: str, visible: int = 4) -> str:

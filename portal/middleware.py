@@ -1,0 +1,50 @@
+"""Site-wide middleware: a Redis outage met by any view becomes a 503 that says so."""
+
+from __future__ import annotations
+
+from django.http import JsonResponse
+from django.shortcuts import render
+
+from api.compat import error
+from core.outage import OUTAGE_ERRORS, reset_unqueued, start_unqueued, warn_once_in_a_while
+
+RETRY_AFTER_SECONDS = 10
+UNAVAILABLE = "The service is briefly unavailable: part of it (its cache or its task queue) cannot be reached."
+
+
+def unavailable_response(request):
+    """503 with Retry-After, in the shape the caller of `request.path` understands."""
+    path = request.path
+    retry_after = str(RETRY_AFTER_SECONDS)
+    message = f"{UNAVAILABLE} Try again in {RETRY_AFTER_SECONDS} seconds."
+    if path.startswith("/v1/") or path == "/v1":
+        response = error(503, f"Service Unavailable: {message}")
+    elif path.startswith(("/api/", "/ome/")) or "application/json" in request.headers.get("Accept", ""):
+        body = {"detail": message}
+        if path.startswith("/ome/"):
+            body = {"allowed": False, "reason": message}
+        response = JsonResponse(body, status=503)
+    else:
+        response = render(request, "503.html", {"retry_after": RETRY_AFTER_SECONDS}, status=503)
+    response["Retry-After"] = retry_after
+    return response
+
+
+class OutageMiddleware:
+    """Turns a Redis outage met by a view into a 503 that says so, and resets the per-request notes."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        token = start_unqueued()
+        try:
+            return self.get_response(request)
+        finally:
+            reset_unqueued(token)
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, OUTAGE_ERRORS):
+            warn_once_in_a_while("answering 503", exception)
+            return unavailable_response(request)
+        return None
