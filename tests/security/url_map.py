@@ -443,7 +443,9 @@ def build_path(url: SiteUrl, fill: Fill) -> str:
 def resolves_to(url: SiteUrl, path: str) -> bool:
     """The filled path really reaches this pattern (or the one that shadows the same route)."""
     match = resolve(urlsplit(path).path)
-    return match.func is url.callback or match.route == url.route or match.url_name == (url.name or "").split(":")[-1]
+    return (
+        match.func is url.callback or match.route == url.route or (url.name is not None and match.view_name == url.name)
+    )
 
 
 def admin_fills(url: SiteUrl, w: World) -> list[Fill]:
