@@ -39,6 +39,11 @@ def rtmp_server_url() -> str:
 
 
 def srt_publish_url(stream_key: str) -> str:
-    """OME reads the target app/stream from the SRT streamid, itself a percent-encoded URL."""
-    stream_id = _join(settings.OME_SRT_URL, settings.OME_APP, stream_key)
-    return f"{settings.OME_SRT_URL}?streamid={quote(stream_id, safe='')}"
+    """What OBS calls 'Server' for SRT (its 'Stream Key' stays empty).
+
+    OME 0.21 reads the target from the streamid as `{vhost}/{app}/{stream}`, percent-encoded
+    (the older `srt://host:port/app/stream` form is deprecated). Vhost, app and key are URL-safe,
+    so the stream id needs no escapes: encoders pass it to OME as written, whether they
+    percent-decode the URL's query or not."""
+    stream_id = "/".join(quote(part, safe="") for part in (settings.OME_VHOST, settings.OME_APP, stream_key))
+    return f"{settings.OME_SRT_URL.rstrip('/')}?streamid={stream_id}"
