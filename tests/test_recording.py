@@ -70,9 +70,7 @@ def test_auto_record_records_each_go_live_and_finishes_when_the_room_goes_offlin
     portal_ome.publish("rtmp://127.0.0.1:1935/app/acme-live")
     reconcile()
     assert _recording(room).state in (RecordingState.WAITING, RecordingState.RECORDING)
-    portal_ome.wait_for(
-        lambda: portal_ome.records() and portal_ome.records()[0].get("recordTime", 0) > 1000, what="1 s"
-    )
+    portal_ome.wait_for(lambda: portal_ome.records() and portal_ome.records()[0].get("recordTime", 0) > 1000, what="1 s")
     portal_ome.unpublish("acme-live")
     _reconcile_until(portal_ome, lambda: _recording(room).state == RecordingState.FINISHED, "the file")
     assert local_path(_recording(room).file_path).is_file()
