@@ -6,7 +6,7 @@ portal's services and Celery tasks (a push started here shows on the room page a
 and is scoped: an organization API token sees only its organization's rooms; the operator's
 token (settings.OME_API_TOKEN, the original API_ACCESS_TOKEN) sees every organization.
 
-Answers follow a real OME 0.19 (tests/ome_golden/rest-api.json): the envelope
+Answers follow a real OME 0.21 (tests/ome_golden/rest-api.json): the envelope
 `{"message", "response"?, "statusCode"}`, errors `[HTTP] <text> (<status>)`, push and record
 objects with OME's field names and lowercase states. Ids map like this:
 - the `id` a client gives is stored as the push's/recording's `external_id` (unique among the
@@ -250,7 +250,7 @@ def _output_path(recording: Recording) -> str:
     )
 
 
-def record_json(recording: Recording, *, paths: bool = True, counters: bool = True) -> dict:
+def record_json(recording: Recording, *, counters: bool = True) -> dict:
     body = {
         "app": settings.OME_APP,
         "createdTime": ome_time(recording.created_at),
@@ -262,9 +262,8 @@ def record_json(recording: Recording, *, paths: bool = True, counters: bool = Tr
         "stream": _stream(recording.room.public_id),
         "vhost": settings.OME_VHOST,
     }
-    if paths:
-        body["outputFilePath"] = _output_path(recording)
-        body["outputInfoPath"] = recording.info_path
+    body["outputFilePath"] = _output_path(recording)
+    body["outputInfoPath"] = recording.info_path
     if counters:
         body.update(
             recordBytes=recording.size_bytes,
@@ -416,8 +415,9 @@ def _stop_record(scope: Scope, body: dict) -> JsonResponse:
     if not recordings:
         raise OmeApiError(404, f"There is no record information related to the ID [{record_id}]")
     stopped = [recording_services.stop_recording(recording=recording) for recording in recordings]
-    # OME answers with the record as it was when asked to stop: stopping, without output paths.
-    return ok(record_json(stopped[0], paths=False))
+    # OME (0.21) answers with the record as it was when asked to stop: stopping, with its output
+    # paths, the end time still the epoch (the final name is only in the info XML).
+    return ok(record_json(stopped[0]))
 
 
 _ACTIONS = {

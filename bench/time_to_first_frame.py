@@ -7,10 +7,11 @@ viewer waits on the watch page. Each run measures from the click on Go live to t
 decoded frame in the viewer's <video> (videoWidth > 0 and currentTime > 0), then stops and
 waits for the room to go offline. Prints every run and the median.
 
-    .venv/bin/python bench/time_to_first_frame.py --runs 5 --stream-delay 5
+    .venv/bin/python bench/time_to_first_frame.py --runs 5
 
---stream-delay is how long the emulator takes to make a browser-published stream playable;
-a real OME 0.19 takes about 5 s (it waits for the publisher's first RTCP sender report).
+--stream-delay is how long the emulator takes to make a browser-published stream playable; by
+default the emulator's own default, a real OME 0.21's ~1.2 s (0.19 took about 5 s: it waited for
+the publisher's first RTCP sender report; `--stream-delay 5` shows what that cost).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from ome_emulator.core import DEFAULT_WEBRTC_STREAM_DELAY  # noqa: E402
 from ome_emulator.testing import EmulatorProcess  # noqa: E402
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
@@ -117,7 +119,12 @@ def measure(base: str, runs: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--stream-delay", type=float, default=5.0, help="seconds before OME serves the stream")
+    parser.add_argument(
+        "--stream-delay",
+        type=float,
+        default=DEFAULT_WEBRTC_STREAM_DELAY,
+        help=f"seconds before OME serves the stream (default {DEFAULT_WEBRTC_STREAM_DELAY:g}, OME 0.21's)",
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-ttff-"))

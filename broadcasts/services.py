@@ -26,6 +26,7 @@ DESTINATION_FIELDS = ("name", "platform", "url", "stream_key", "enabled", "auto_
 # OME's push states, and what they mean for a push the portal asked for.
 _OME_STATES = {
     "ready": PushState.STARTING,  # registered; waits for the stream to be live
+    "connecting": PushState.STARTING,  # OME 0.21: the session connects to the destination
     "pushing": PushState.PUSHING,
     "stopping": PushState.STOPPING,
     "stopped": PushState.STOPPED,

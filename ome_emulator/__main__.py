@@ -17,7 +17,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .core import DEFAULT_FILE_PATH, DEFAULT_INFO_PATH, Emulator, Settings
+from .core import DEFAULT_FILE_PATH, DEFAULT_INFO_PATH, DEFAULT_WEBRTC_STREAM_DELAY, Emulator, Settings
 from .llhls import build_signalling_app
 from .rest import build_api_app
 
@@ -26,7 +26,7 @@ log = logging.getLogger("ome_emulator")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m ome_emulator", description="A stand-in for OvenMediaEngine 0.19.0."
+        prog="python -m ome_emulator", description="A stand-in for OvenMediaEngine 0.21.0."
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--api-port", type=int, default=8081, help="REST API + control API port, 0 = any free port")
@@ -44,8 +44,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--webrtc-stream-delay",
         type=float,
-        default=5.0,
-        help="seconds after its first frame a WebRTC stream starts (it is listed from the publisher's answer on)",
+        default=DEFAULT_WEBRTC_STREAM_DELAY,
+        help="seconds after its first frame a WebRTC stream starts (it is listed from the publisher's answer on); "
+        f"default {DEFAULT_WEBRTC_STREAM_DELAY:g}, like OME 0.21",
     )
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)

@@ -2,7 +2,7 @@
 
 One `Emulator` lives in one asyncio loop and is shared by the REST API (rest.py), the WebRTC
 signalling (webrtc.py, another helper's module), LL-HLS (llhls.py) and the control API.
-Behaviour follows OME 0.19.0 as recorded in tests/ome_golden/ and, where the recordings are
+Behaviour follows OME 0.21.0 as recorded in tests/ome_golden/ and, where the recordings are
 silent, OME's source (publishers/push/push_application.cpp, publishers/file/file_application.cpp,
 publishers/file/file_session.cpp):
 
@@ -10,13 +10,18 @@ publishers/file/file_session.cpp):
   once it started (a browser's stream `webrtc_stream_delay` seconds after its first frame); a
   player refused meanwhile got its `opening` webhook, gets no `closing` and is not in the stats;
 - a push or record waits in `ready` until its stream (input name or output variant) is live;
-  pushes are (re)started by a periodic session-control tick, records as soon as the stream starts;
+  pushes are (re)started by a periodic session-control tick (`connecting`, then `pushing` once the
+  destination took the stream), records as soon as the stream starts;
 - when the stream ends, a push's session stops (`stopped`, sequence + 1, bytes move to the
   totals) and the push goes back to `ready`, kept, and restarts when the stream comes back;
   a record finishes its file + info XML entry (lastSequence false) and goes back to `ready`;
 - a push to a failing destination goes `error` and is retried on every tick, like OME;
-- `stopPush` marks the push; the next tick stops it and removes it from `:pushes`;
-  `stopRecord` answers `stopping` and the record is gone from `:records` at once.
+- `stopPush` marks the push; it stays listed as it was for a moment, then a tick stops it and
+  removes it from `:pushes`;
+- `stopRecord` answers `stopping` (with the output paths as they were while recording) and the
+  record is gone from `:records` at once;
+- an LL-HLS player's session is reported `closing` right after its `opening` (OME 0.21 closes it
+  with the playlist request's connection), while the player counts in the stats until it leaves.
 """
 
 from __future__ import annotations
@@ -59,6 +64,13 @@ CONNECTION_KEYS = ("file", "hlsv3", "llhls", "ovt", "push", "srt", "thumbnail", 
 STREAM_BYTES_PER_SECOND = 45_900
 PUSH_BYTES_PER_SECOND = 41_200
 FIRST_KEYFRAME_DELAY = 0.04
+DEFAULT_WEBRTC_STREAM_DELAY = 1.2
+# OME 0.21 (golden session): a push is `connecting` from its session's start, `pushing` once the
+# destination took the stream (0.5-0.7 s after startPush, the session started at ~0.2-0.4 s).
+PUSH_CONNECT_SECONDS = 0.3
+# After stopPush OME 0.21 keeps listing the push with its last state for a moment (golden:
+# gone within 2 s); the next session-control tick after this long removes it.
+PUSH_LINGER_SECONDS = 1.5
 
 
 def now() -> datetime:
@@ -180,7 +192,9 @@ class Settings:
     webhook_timeout_ms: int = 3000
     recordings_dir: Path = field(default_factory=lambda: Path("recordings"))
     rtmp_variant_suffix: str = "_rtmp"
-    webrtc_stream_delay: float = 5.0
+    # OME 0.21 serves a WebRTC ingest about 1.2 s after it started (measured, see the golden
+    # recordings' CHANGES-SINCE-0.19.md); 0.19 waited ~5 s for the first RTCP sender report.
+    webrtc_stream_delay: float = DEFAULT_WEBRTC_STREAM_DELAY
     file_path: str = DEFAULT_FILE_PATH
     info_path: str = DEFAULT_INFO_PATH
     session_tick: float = 0.5  # OME's push session control runs every second; half keeps tests quick
@@ -258,6 +272,8 @@ class Push:
     total_bytes: float = 0.0
     total_time_ms: int = 0
     removed: bool = False
+    removed_at: float = 0.0  # monotonic, when stopPush was asked
+    attempt: int = 0  # sessions started so far: a late connect timer must not touch a newer one
     last_error: str | None = None
 
     def sent_bytes(self, mono: float) -> int:
@@ -338,7 +354,7 @@ class Record:
         elapsed = max(0.0, mono - self.recording_since - FIRST_KEYFRAME_DELAY)
         return int(elapsed * media.BYTES_PER_SECOND), int(elapsed * 1000)
 
-    def to_json(self, vhost: str, app: str, *, with_output_paths: bool = True) -> dict[str, Any]:
+    def to_json(self, vhost: str, app: str) -> dict[str, Any]:
         """Fields as OME's serdes JsonFromRecord writes them (empty strings and zero counters omitted)."""
         body: dict[str, Any] = {"state": self.state, "isConfig": False, "id": self.id}
         if self.metadata:
@@ -351,9 +367,9 @@ class Record:
         }
         for key, value in (
             ("filePath", self.file_path),
-            ("outputFilePath", self.output_file_path if with_output_paths else ""),
+            ("outputFilePath", self.output_file_path),
             ("infoPath", self.info_path),
-            ("outputInfoPath", self.output_info_path if with_output_paths else ""),
+            ("outputInfoPath", self.output_info_path),
         ):
             if value:
                 body[key] = value
@@ -454,6 +470,10 @@ class Emulator:
         task.add_done_callback(self._background.discard)
         return task
 
+    def spawn(self, coroutine: Awaitable[Any]) -> asyncio.Task[Any]:
+        """Run `coroutine` in the background; `drain` and `stop` wait for it (the servers' use)."""
+        return self._spawn(coroutine)
+
     def _event(self, kind: str, **details: Any) -> None:
         self.events.append({"time": iso(now()), "event": kind, **details})
         del self.events[:-500]
@@ -522,16 +542,10 @@ class Emulator:
 
     def stream_name_of(self, url: str) -> tuple[str, str]:
         """(app, stream) of a client URL: rtmp://h:p/app/stream?q, ws://h:p/app/stream?q,
-        http://h:p/app/stream/llhls.m3u8, srt://h:p?streamid=<url or app/stream>."""
+        http://h:p/app/stream/llhls.m3u8, srt://h:p?streamid=<see webhook_url_of>."""
         parts = urlsplit(url)
-        if parts.scheme.lower() == "srt" and "streamid" in parse_qs(parts.query):
-            stream_id = unquote(parse_qs(parts.query)["streamid"][0])
-            if "://" in stream_id:
-                return self.stream_name_of(stream_id)
-            segments = [segment for segment in stream_id.split("/") if segment]
-            if len(segments) >= 2:
-                return segments[-2], segments[-1]
-            return "", segments[-1] if segments else ""
+        if parts.scheme.lower() == "srt" and "streamid" in parse_qs(parts.query, keep_blank_values=True):
+            return self.stream_name_of(self.webhook_url_of(url))
         segments = [unquote(segment) for segment in parts.path.split("/") if segment]
         if segments and segments[-1].endswith(".m3u8"):
             segments = segments[:-1]
@@ -542,14 +556,27 @@ class Emulator:
         return "", ""
 
     def webhook_url_of(self, url: str) -> str:
-        """The URL OME puts in the webhook: for SRT the stream id URL, else the URL as used."""
+        """The URL OME puts in the webhook: for SRT the stream id as a URL, else the URL as used.
+
+        OME 0.21 reads the (percent-decoded) streamid as `{host}/{app}/{stream}[/{playlist}]` and
+        reports `srt://{host}/{app}/{stream}`, the host being the virtual host's name or a domain
+        of it; the older form, a whole `srt://host:port/app/stream` URL, still works (OME logs that
+        it is deprecated). Any other stream id is refused before the webhook is asked."""
         parts = urlsplit(url)
-        if parts.scheme.lower() == "srt" and "streamid" in parse_qs(parts.query):
-            stream_id = unquote(parse_qs(parts.query)["streamid"][0])
-            if "://" in stream_id:
-                return stream_id
-            return f"srt://{parts.netloc}/{stream_id.lstrip('/')}"
-        return url
+        if parts.scheme.lower() != "srt":
+            return url
+        values = parse_qs(parts.query, keep_blank_values=True).get("streamid", [""])
+        stream_id = unquote(values[0])
+        if stream_id.startswith("srt://"):
+            log.warning("The srt://... format is deprecated. Use {host}/{app}/{stream} format instead")
+            return stream_id
+        if len(stream_id.split("/")) not in (3, 4) or not all(stream_id.split("/")):
+            raise ControlError(
+                400,
+                "The streamid for SRT must be in the following format: {host}/{app}/{stream}[/{playlist}], "
+                f"not {stream_id!r}",
+            )
+        return f"srt://{stream_id}"
 
     # --- streams ------------------------------------------------------------------------------
 
@@ -831,7 +858,8 @@ class Emulator:
         push = self.pushes.get(push_id)
         if push is None:
             raise ApiError(404, f"Could not find id '{push_id}': [{self.vhost}/{self.app}]")
-        push.removed = True
+        if not push.removed:
+            push.removed, push.removed_at = True, time.monotonic()
 
     def list_pushes(self, body: Any) -> list[dict[str, Any]]:
         push_id = body.get("id") if isinstance(body, dict) and isinstance(body.get("id"), str) else ""
@@ -855,12 +883,23 @@ class Emulator:
                 log.info("push %s to %s failed: %s", push.id, push.destination(), failure)
             push.session, push.state, push.last_error = "error", "error", failure
             return
-        push.session, push.state, push.last_error = "started", "pushing", None
-        push.pushing_since = time.monotonic()
-        self._event("push-started", id=push.id, url=push.destination())
+        push.session, push.state, push.last_error = "started", "connecting", None
+        push.attempt += 1
+        attempt = push.attempt
+        asyncio.get_running_loop().call_later(PUSH_CONNECT_SECONDS, self._push_connected, push, attempt)
         stream = self.input_of(push.stream_name)
         if stream is not None:
             self._update_max_connections(stream)
+
+    def _push_connected(self, push: Push, attempt: int) -> None:
+        """The destination took the stream: bytes flow."""
+        if self.pushes.get(push.id) is not push or push.attempt != attempt:
+            return
+        if push.session != "started" or push.state != "connecting":
+            return
+        push.state = "pushing"
+        push.pushing_since = time.monotonic()
+        self._event("push-started", id=push.id, url=push.destination())
 
     def _pause_push(self, push: Push) -> None:
         """Bytes stop flowing: fold them into the sequence's counters."""
@@ -883,8 +922,11 @@ class Emulator:
         self._event("push-stopped", id=push.id)
 
     def _push_tick(self) -> None:
+        mono = time.monotonic()
         for push in list(self.pushes.values()):
             if push.removed:
+                if mono - push.removed_at < PUSH_LINGER_SECONDS:
+                    continue  # still listed, as it was
                 if push.session is not None:
                     self._stop_push_session(push)
                 del self.pushes[push.id]
@@ -962,8 +1004,10 @@ class Emulator:
         if record is None:
             raise ApiError(404, f"There is no record information related to the ID [{record_id}]")
         record.enabled = False
-        # OME answers with a copy made before the session stops: state stopping, no output paths.
-        answer = replace(record, state="stopping").to_json(self.vhost, self.app, with_output_paths=False)
+        # OME answers with a copy made before the session stops: state stopping, and (since 0.21)
+        # the output paths as they were while recording, EndTime still the epoch: the final name
+        # is only in the info XML.
+        answer = replace(record, state="stopping").to_json(self.vhost, self.app)
         del self.records[record_id]
         future = self._finish_segment(record, last=True) if record.recording_since is not None else None
         self._event("record-stopped", id=record_id)
@@ -1169,7 +1213,8 @@ class Emulator:
         self.add_stream(
             name,
             source_type=source_type,
-            source_url=f"{transport}://{client.address}:{client.port}",
+            # OME 0.21 appends the socket type: TCP://203.0.113.7:49434/tcp (golden).
+            source_url=f"{transport}://{client.address}:{client.port}/{transport.lower()}",
             video_codec="H264",
             audio_codec=audio,
             on_remove=on_remove,
@@ -1228,7 +1273,13 @@ class Emulator:
             raise ControlError(404, f"stream {name} {why}", allowed=True)
         viewer_id = self.add_viewer(name, "webrtc" if protocol == "WebRTC" else "llhls")
         viewer = self.viewers[viewer_id]
-        viewer.url, viewer.new_url, viewer.webhook_protocol, viewer.client = url, final_url, protocol, client
+        if protocol == "LLHLS":
+            # OME 0.21 reports an LL-HLS session closing as soon as its playlist request's connection
+            # closes (golden: at once, same client port), while the player goes on watching and
+            # counting in the stats: nothing more is reported when it really leaves.
+            await self.closing(direction="outgoing", protocol=protocol, url=url, new_url=final_url, client=client)
+        else:
+            viewer.url, viewer.new_url, viewer.webhook_protocol, viewer.client = url, final_url, protocol, client
         if admission.lifetime_ms > 0:
             viewer.lifetime_task = asyncio.create_task(self._expire_viewer(viewer_id, admission.lifetime_ms / 1000))
         self._event("play", stream=name, viewer=viewer_id, protocol=protocol)
@@ -1378,21 +1429,25 @@ class Emulator:
 # --- stream info JSON ----------------------------------------------------------------------------
 
 _PLAYLIST_OPTIONS = {"enableTsPackaging": False, "hlsChunklistPathDepth": -1, "webrtcAutoAbr": False}
+_MILLISECONDS = {"den": 1000, "num": 1}
 
 
-def _video_input(codec: str, source_type: str) -> dict[str, Any]:
+def _video(codec: str, source_type: str, *, bypass: bool) -> dict[str, Any]:
+    """A video track as OME 0.21 describes it: the input's, or the same passed through to an output
+    (bypass: no codecModule, a codecStatus, no configured frame rate)."""
     width, height = (640, 352) if source_type in ("Rtmp", "Srt") else (640, 480)
-    return {
-        "bitrate": 294240,
-        "bitrateAvg": 294240,
+    track: dict[str, Any] = {
+        "bitrate": 138384,
+        "bitrateAvg": 138384,
         "bitrateConf": 0,
-        "bitrateLatest": 290495,
-        "bypass": False,
+        "bitrateLatest": 138199,
+        "bypass": bypass,
         "codec": codec,
-        "deltaFramesSinceLastKeyFrame": 28,
+        "configChangeCount": 0,
+        "deltaFramesSinceLastKeyFrame": 23,
         "framerate": 30.0,
         "framerateAvg": 30.0,
-        "framerateConf": 30.0,
+        "framerateConf": 0.0 if bypass else 30.0,
         "framerateLatest": 30.0,
         "hasBframes": False,
         "height": height,
@@ -1400,33 +1455,66 @@ def _video_input(codec: str, source_type: str) -> dict[str, Any]:
         "keyFrameIntervalAvg": 30.0,
         "keyFrameIntervalConf": 0.0,
         "keyFrameIntervalLatest": 30.0,
+        "maxFramerate": 30.0,
+        "maxHeight": height,
+        "maxWidth": width,
+        "timebase": dict(_MILLISECONDS),
         "width": width,
     }
+    if bypass:
+        track["codecStatus"] = "Ready"
+    else:
+        track["codecModule"] = "none"
+    return track
 
 
-def _encoded_audio(codec: str, bitrate: int, channel: int) -> dict[str, Any]:
-    return {
+def _audio(codec: str, bitrate: int, channel: int, *, kind: str) -> dict[str, Any]:
+    """An audio track: `input` (codecModule none), `bypass` (passed through: codecStatus, no
+    codecModule) or `encoded` (by OME: its encoder's module, 1/samplerate timebase)."""
+    track: dict[str, Any] = {
         "bitrate": bitrate,
         "bitrateAvg": bitrate,
         "bitrateConf": bitrate,
         "bitrateLatest": bitrate,
-        "bypass": False,
+        "bypass": kind == "bypass",
         "channel": channel,
         "codec": codec,
+        "configChangeCount": 0,
         "samplerate": 48000,
+        "timebase": dict(_MILLISECONDS) if kind != "encoded" else {"den": 48000, "num": 1},
     }
+    if kind == "input":
+        track["codecModule"] = "none"
+    else:
+        track["codecStatus"] = "Ready"
+    if kind == "encoded":
+        track["codecModule"] = _ENCODER_MODULES[codec]
+    return track
+
+
+# The encoders of OME's official image (OPUS's is in the golden recording).
+_ENCODER_MODULES = {"OPUS": "libopus", "AAC": "libfdk_aac"}
+
+
+def _data_track(track_id: int) -> dict[str, Any]:
+    return {"data": {"codec": "None"}, "id": track_id, "name": "Data", "type": "Data"}
 
 
 def stream_info_json(stream: LiveStream, suffix: str) -> dict[str, Any]:
-    """Shaped like golden 'stream info': the input's tracks, then the output profile
-    `${OriginStreamName}` (Opus for WebRTC) and `${OriginStreamName}_rtmp` (AAC for RTMP)."""
+    """Shaped like golden 'stream info' (OME 0.21): the input's tracks, then one output per output
+    profile of the recorded configuration: `${OriginStreamName}` (the video as is, AAC for LL-HLS,
+    Opus for WebRTC) and `${OriginStreamName}_rtmp` (the video as is, AAC for RTMP). OME numbers the
+    output tracks profile by profile but lists the outputs in another order: the `_rtmp` variant
+    first. Clients must match outputs by name. Audio is passed through where the input's codec
+    matches (`BypassIfMatch`), encoded otherwise."""
     video_codec = stream.video_codec.upper()
     audio_codec = "OPUS" if stream.audio_codec.lower() == "opus" else stream.audio_codec.upper()
     input_is_aac = audio_codec == "AAC"
+    in_bitrate, in_channels = (62000, 1) if input_is_aac else (96000, 2)
     tracks: list[dict[str, Any]] = [
-        {"id": 0, "name": "Video", "type": "Video", "video": _video_input(video_codec, stream.source_type)},
+        {"id": 0, "name": "Video", "type": "Video", "video": _video(video_codec, stream.source_type, bypass=False)},
         {
-            "audio": _encoded_audio(audio_codec, 67000 if input_is_aac else 96000, 1 if input_is_aac else 2),
+            "audio": _audio(audio_codec, in_bitrate, in_channels, kind="input"),
             "id": 1,
             "name": "Audio",
             "type": "Audio",
@@ -1434,27 +1522,37 @@ def stream_info_json(stream: LiveStream, suffix: str) -> dict[str, Any]:
     ]
     has_data = stream.source_type in ("Rtmp", "Srt")
     if has_data:
-        tracks.append({"id": 2, "name": "Data", "type": "Data"})
-    next_id = 0  # output track ids are numbered across the outputs, from 0 (golden)
+        tracks.append(_data_track(2))
 
-    def output(
-        name: str, audio_name: str, audio: dict[str, Any], llhls_audio: bool, webrtc_audio: bool
-    ) -> dict[str, Any]:
+    def audio_variant(codec: str) -> dict[str, Any]:
+        if codec == audio_codec:
+            return _audio(codec, in_bitrate, in_channels, kind="bypass")
+        return _audio(codec, 128000, 2, kind="encoded")
+
+    next_id = 0
+
+    def output(name: str, audio_names: list[str], llhls_audio: str, webrtc_audio: str | None) -> dict[str, Any]:
         nonlocal next_id
-        out_tracks = [
-            {"id": next_id, "name": "bypass_video", "type": "Video", "video": {"bypass": True}},
-            {"audio": audio, "id": next_id + 1, "name": audio_name, "type": "Audio"},
+        out_tracks: list[dict[str, Any]] = [
+            {
+                "id": next_id,
+                "name": "bypass_video",
+                "type": "Video",
+                "video": _video(video_codec, stream.source_type, bypass=True),
+            }
         ]
-        next_id += 2
-        if has_data:
-            out_tracks.append({"id": next_id, "name": "Data", "type": "Data"})
+        next_id += 1
+        for audio_name in audio_names:
+            codec = audio_name.split("_")[0].upper()
+            out_tracks.append({"audio": audio_variant(codec), "id": next_id, "name": audio_name, "type": "Audio"})
             next_id += 1
-        llhls = {"name": "default", "videoVariantName": "bypass_video"}
+        if has_data:
+            out_tracks.append(_data_track(next_id))
+            next_id += 1
+        llhls = {"audioVariantName": llhls_audio, "name": "default", "videoVariantName": "bypass_video"}
         webrtc = {"name": "default", "videoVariantName": "bypass_video"}
-        if llhls_audio:
-            llhls["audioVariantName"] = audio_name
         if webrtc_audio:
-            webrtc["audioVariantName"] = audio_name
+            webrtc["audioVariantName"] = webrtc_audio
         return {
             "name": name,
             "playlists": [
@@ -1474,12 +1572,8 @@ def stream_info_json(stream: LiveStream, suffix: str) -> dict[str, Any]:
             "tracks": out_tracks,
         }
 
-    opus = {"bypass": True} if not input_is_aac else _encoded_audio("OPUS", 128000, 2)
-    aac = {"bypass": True} if input_is_aac else _encoded_audio("AAC", 128000, 2)
-    outputs = [
-        output(stream.name, "opus_audio", opus, llhls_audio=False, webrtc_audio=True),
-        output(stream.name + suffix, "aac_audio", aac, llhls_audio=True, webrtc_audio=False),
-    ]
+    original = output(stream.name, ["aac_audio", "opus_audio"], "aac_audio", "opus_audio")
+    rtmp = output(stream.name + suffix, ["aac_audio"], "aac_audio", None)
     return {
         "input": {
             "createdTime": iso(stream.created),
@@ -1488,5 +1582,5 @@ def stream_info_json(stream: LiveStream, suffix: str) -> dict[str, Any]:
             "tracks": tracks,
         },
         "name": stream.name,
-        "outputs": outputs,
+        "outputs": [rtmp, original],
     }

@@ -2,7 +2,8 @@
 
 OME serves LL-HLS on its signalling ports at `/{app}/{stream}/llhls.m3u8` and asks the
 admission webhook (`outgoing`, protocol `LLHLS`) on each playlist request: refused → 403,
-no such stream → 404. The emulator answers a minimal (segment-less) playlist: enough for a
+no such stream → 404. OME 0.21 reports a served request's session `closing` as soon as the
+request's connection closes: an `opening` and at once a `closing` per playlist request. The emulator answers a minimal (segment-less) playlist: enough for a
 player or the portal to see that the stream is offered, not real media.
 """
 
@@ -48,12 +49,18 @@ def build_signalling_app(emulator: Emulator) -> web.Application:
 def _playlist(emulator: Emulator) -> Handler:
     async def handler(request: web.Request) -> web.Response:
         url = str(request.url)
-        admission = await emulator.admit(direction="outgoing", protocol="LLHLS", url=url, client=client_of(request))
+        client = client_of(request)
+        admission = await emulator.admit(direction="outgoing", protocol="LLHLS", url=url, client=client)
         if not admission.allowed:
             return web.Response(status=403, text="Forbidden", headers=CORS)
-        app_name, stream_name = emulator.stream_name_of(admission.new_url or url)
+        final_url = admission.new_url or url
+        app_name, stream_name = emulator.stream_name_of(final_url)
         if app_name != emulator.app or emulator.input_of(stream_name) is None:
             return web.Response(status=404, text="Not Found", headers=CORS)
+        # OME 0.21 reports the session closing when the request's connection closes: right away.
+        emulator.spawn(
+            emulator.closing(direction="outgoing", protocol="LLHLS", url=url, new_url=final_url, client=client)
+        )
         body = (
             "#EXTM3U\n"
             "#EXT-X-VERSION:6\n"

@@ -1,4 +1,4 @@
-"""HTTP on the API port: OME's REST API v1 (same paths, envelopes and messages as OME 0.19.0)
+"""HTTP on the API port: OME's REST API v1 (same paths, envelopes and messages as OME 0.21.0)
 and, clearly apart under /emulator/, the control API that tests and the quick start use to make
 streams live, add viewers, break destinations and inspect the emulator.
 

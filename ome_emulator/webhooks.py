@@ -1,4 +1,4 @@
-"""Admission webhooks exactly as OvenMediaEngine 0.19.0 sends them.
+"""Admission webhooks exactly as OvenMediaEngine 0.21.0 sends them.
 
 OME POSTs a compact JSON body (keys in alphabetical order, as jsoncpp writes them) with
 `X-OME-Signature: base64url(HMAC-SHA1(secret, raw body))` without `=` padding, and obeys the

@@ -1,11 +1,13 @@
 """WebRTC signalling and media relay of the OME emulator.
 
-Speaks OvenMediaEngine 0.19's signalling on the WebSocket `/{app}/{stream}` exactly as OvenLiveKit (publishing,
+Speaks OvenMediaEngine 0.21's signalling on the WebSocket `/{app}/{stream}` exactly as OvenLiveKit (publishing,
 `?direction=send`) and OvenPlayer (playing) expect it: the client sends `request_offer`, the server answers with an
-`offer` (id, peer_id 0, sdp, host candidates on the address the client reached us at, code 200, no `ice_servers`),
-the client sends its `answer`, trickles `candidate`s and may send `stop`. Every request passes the emulator's
-admission webhook first; refusals, missing streams and duplicate publishers get OME's
-`{"code": 404, "error": "Cannot create offer"}` and the socket is closed.
+`offer` (id, peer_id 0, sdp, UDP host candidates on the address the client reached us at, in OME 0.21's form, code
+200, no `ice_servers`), the client sends its `answer`, trickles `candidate`s and may send `stop`. Every request passes
+the emulator's admission webhook first; refusals, missing streams and duplicate publishers get OME's
+`{"code": 404, "error": "Cannot create offer"}` and the socket is closed. The emulator has no direct TCP ICE
+candidate and no TURN relay: whatever `?transport=` asks for (udp, tcp, relay, udptcp, all), it offers its UDP host
+candidate and no `ice_servers`.
 
 Media is relayed without transcoding, as OME does: the publisher's encoded frames (H264 or VP8, and Opus) are
 re-packetized for every player. aiortc decodes everything it receives, so the publisher's receivers are given a
@@ -19,8 +21,8 @@ as an H264 test pattern, encoded once per stream while someone watches, so playe
 
 The stream is listed (`emulator.add_stream`, not playable) as soon as the publisher's answer arrives, like OME, which
 creates it then; it starts (`emulator.start_stream`) `emulator.settings.webrtc_stream_delay` seconds after the first
-frame, like OME, which waits for the first RTCP sender report. Until then players get the 404 after their `opening`
-webhook, and no `closing`.
+frame, like OME, which prepares the stream meanwhile (about 1.2 s on 0.21; 0.19 waited ~5 s for the first RTCP sender
+report). Until then players get the 404 after their `opening` webhook, and no `closing`.
 """
 
 from __future__ import annotations
@@ -314,6 +316,16 @@ def _play_video_preferences(codec: RTCRtpCodecParameters | None) -> list[RTCRtpC
     return [match, rtx] if rtx else [match]
 
 
+def _ome_candidate(line: str) -> str:
+    """aiortc's host candidate written as OME 0.21 writes its own: a 64-bit foundation, `UDP`, priority 2130706431
+    (`candidate:<foundation> 1 UDP 2130706431 IP PORT typ host`). The peer uses the address and port; foundation and
+    priority only order its checks."""
+    parts = line.split()
+    if len(parts) < 8 or parts[2].lower() != "udp" or parts[7] != "host":
+        return line
+    return " ".join([f"candidate:{random.getrandbits(64)}", parts[1], "UDP", "2130706431", *parts[4:]])
+
+
 def _split_candidates(sdp: str) -> tuple[str, list[dict[str, Any]]]:
     """OME sends its candidates beside the SDP, not in it: move the first m-section's candidates out."""
     lines = sdp.split("\r\n")
@@ -325,7 +337,7 @@ def _split_candidates(sdp: str) -> tuple[str, list[dict[str, Any]]]:
             section += 1
         if line.startswith("a=candidate:"):
             if section == 0:
-                candidates.append({"candidate": line[2:], "sdpMLineIndex": 0})
+                candidates.append({"candidate": _ome_candidate(line[2:]), "sdpMLineIndex": 0})
             continue
         if line == "a=end-of-candidates":
             continue
@@ -674,7 +686,7 @@ class _Publisher(_Session):
             self.emulator.add_stream(
                 self.name,
                 source_type="WebRTC",
-                source_url=f"TCP://{self.client.address}:{self.client.port}",
+                source_url=f"TCP://{self.client.address}:{self.client.port}/tcp",
                 video_codec=video_codec,
                 audio_codec="Opus",
                 on_remove=self._removed_from_outside,

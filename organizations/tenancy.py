@@ -117,6 +117,8 @@ def member_required(role: str | None = None, *, of: TenantObject | None = None):
                 raise PermissionDenied(f"This needs the {role} role or above.")
             return view(request, *args, **kwargs)
 
+        # Read by the security suites (tests/security/) to find every view that needs a role.
+        wrapper.required_role = role
         return wrapper
 
     return decorator

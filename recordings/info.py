@@ -1,7 +1,7 @@
 """OME's recording info XML: the final name, size and duration of what it recorded.
 
 A finished record vanishes from OME's `:records`; this file, written at the record's InfoPath,
-is then the only account of it. OME 0.19 writes `filePath` there (its REST answers say
+is then the only account of it. OME (0.19 to 0.21) writes `filePath` there (its REST answers say
 `outputFilePath`, older versions `filePath`); either tag is accepted.
 """
 

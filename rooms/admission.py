@@ -467,6 +467,11 @@ def _admit_viewer(request: AdmissionRequest) -> Answer:
 def _viewer_closed(request: AdmissionRequest) -> None:
     url = request.final_url
     protocol = "llhls" if url.is_llhls else request.protocol
+    if protocol == "llhls":
+        # OME (0.21) reports an LL-HLS session closing when the playlist request's connection
+        # closes, right after its opening, while the player goes on watching: that says nothing
+        # about the viewer leaving. OME's statistics count LL-HLS viewers out (rooms.viewers).
+        return
     if protocol in VIEWER_PROTOCOLS:
         viewers.left(
             public_id=_room_id_of_stream(url.stream),

@@ -16,16 +16,26 @@ def _join(base: str, *parts: str) -> str:
     return "/".join([base.rstrip("/"), *parts])
 
 
+# OME 0.21's `?transport=` (0.19's `tcp` meant TURN; 0.21's is direct TCP ICE):
+# none = the server's DefaultTransport (the stack's: UDP then direct TCP ICE), `relay` = only
+# OME's TURN relay over TCP, `all` = UDP, direct TCP and the TURN relay in one ICE session.
+TRANSPORT_RELAY = "relay"
+TRANSPORT_ALL = "all"
+
+
 def webrtc_publish_url(room_id: str, credential: str | None = None) -> str:
+    """OvenLiveKit's URL. A publisher gets one try (single-use credential), so every ICE path."""
     query = {"direction": "send"}
     if credential:
         query["credential"] = credential
+    query["transport"] = TRANSPORT_ALL
     return f"{_join(settings.OME_WEBRTC_URL, settings.OME_APP, room_id)}?{urlencode(query)}"
 
 
-def webrtc_play_url(room_id: str, token: str | None = None) -> str:
+def webrtc_play_url(room_id: str, token: str | None = None, *, transport: str | None = None) -> str:
     url = _join(settings.OME_WEBRTC_URL, settings.OME_APP, room_id)
-    return f"{url}?{urlencode({'token': token})}" if token else url
+    query = {name: value for name, value in (("token", token), ("transport", transport)) if value}
+    return f"{url}?{urlencode(query)}" if query else url
 
 
 def llhls_play_url(room_id: str, token: str | None = None) -> str:
@@ -39,6 +49,11 @@ def rtmp_server_url() -> str:
 
 
 def srt_publish_url(stream_key: str) -> str:
-    """OME reads the target app/stream from the SRT streamid, itself a percent-encoded URL."""
-    stream_id = _join(settings.OME_SRT_URL, settings.OME_APP, stream_key)
-    return f"{settings.OME_SRT_URL}?streamid={quote(stream_id, safe='')}"
+    """What OBS calls 'Server' for SRT (its 'Stream Key' stays empty).
+
+    OME 0.21 reads the target from the streamid as `{vhost}/{app}/{stream}`, percent-encoded
+    (the older `srt://host:port/app/stream` form is deprecated). Vhost, app and key are URL-safe,
+    so the stream id needs no escapes: encoders pass it to OME as written, whether they
+    percent-decode the URL's query or not."""
+    stream_id = "/".join(quote(part, safe="") for part in (settings.OME_VHOST, settings.OME_APP, stream_key))
+    return f"{settings.OME_SRT_URL.rstrip('/')}?streamid={stream_id}"

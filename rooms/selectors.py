@@ -82,6 +82,8 @@ def player_sources(*, room: Room, request) -> dict:
     token = playback_token(room=room, request=request)
     return {
         "webrtcUrl": endpoints.webrtc_play_url(room.public_id, token),
+        # For viewers whose network lets neither UDP nor direct TCP through to OME.
+        "webrtcRelayUrl": endpoints.webrtc_play_url(room.public_id, token, transport=endpoints.TRANSPORT_RELAY),
         "llhlsUrl": endpoints.llhls_play_url(room.public_id, token),
     }
 

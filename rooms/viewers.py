@@ -2,17 +2,21 @@
 admission webhook.
 
 OME asks the webhook when a player opens a stream (`opening`, counted +1 when allowed) and
-tells it when the player leaves (`closing`, −1). Only players the webhook admitted are
-counted down, so a closing that follows a refused play changes nothing. The webhook never
-writes these counts to the database: the reconcile loop reads them for all live rooms in one
-round trip (`counts`) and stores them with `rooms.services.record_viewer_counts`, and clears the
-counters of rooms that went offline (`reset`).
+tells it when a WebRTC player leaves (`closing`, −1). Only players the webhook admitted are
+counted down, so a closing that follows a refused play changes nothing. LL-HLS players are only
+counted in: OME 0.21 reports their session closing right after every playlist request (when the
+request's connection closes) while they go on watching, and nothing when they leave, so the
+webhook ignores LL-HLS closings (`rooms.admission`). The webhook never writes these counts to
+the database: the reconcile loop reads them for all live rooms in one round trip (`counts`) and
+stores them with `rooms.services.record_viewer_counts`, and clears the counters of rooms that
+went offline (`reset`).
 
 These counts are only an estimate that keeps the figure fresh: OME sends an `opening` but never a
 `closing` for a session that never starts (a player retrying while a stream is listed but not
-yet playable made 126 openings for one viewer against OME 0.19). OME's own statistics are the
-truth: whenever the reconcile loop reads a room's, it shows that figure and sets the room's
-counter to it (`realign`), so the webhook then counts on from OME's figure.
+yet playable made 126 openings for one viewer against OME 0.19), and LL-HLS players who left
+stay counted. OME's own statistics are the truth: whenever the reconcile loop reads a room's, it
+shows that figure and sets the room's counter to it (`realign`), so the webhook then counts on
+from OME's figure (an LL-HLS player that left and comes back shows again from the next read).
 
 Each OME session counts once, however often OME asks about it. A session is the player's
 connection for WebRTC (address and port: OME reports the same ones when it leaves). LL-HLS is

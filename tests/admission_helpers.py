@@ -1,4 +1,4 @@
-"""Building and sending admission webhook requests the way OME 0.19 does (see ome-golden)."""
+"""Building and sending admission webhook requests the way OME does (see tests/ome_golden)."""
 
 from __future__ import annotations
 

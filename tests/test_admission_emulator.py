@@ -1,7 +1,7 @@
 """The admission webhook end to end: the OME emulator (a separate process) sends real signed
 webhooks to the portal's live server and obeys its answers, as OME does."""
 
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
@@ -69,6 +69,14 @@ def test_srt_with_the_url_the_room_page_gives_goes_live(webhooked_ome, room):
     srt_url = endpoints.srt_publish_url(room.stream_key)
     assert webhooked_ome.publish(srt_url)["stream"] == "acme-live"
     assert LiveSession.objects.get(room=room).protocol == "srt"
+    opening = webhooked_ome.webhook_requests()[0]
+    assert opening["request"]["request"]["url"] == f"srt://default/app/{room.stream_key}", "OME 0.21's form"
+
+
+def test_an_obs_still_set_up_with_the_older_srt_url_goes_live_too(webhooked_ome, room):
+    # The srt:// stream id the room page showed before OME 0.21 (deprecated there, still accepted).
+    stream_id = quote(f"srt://127.0.0.1:9999/app/{room.stream_key}", safe="")
+    assert webhooked_ome.publish(f"srt://127.0.0.1:9999?streamid={stream_id}")["stream"] == "acme-live"
 
 
 def test_a_second_publisher_is_refused_and_its_closing_leaves_the_live_alone(webhooked_ome, room):

@@ -1,6 +1,6 @@
 """POST /ome/admission speaks OME's AdmissionWebhooks contract: signatures, parsing, errors.
 
-The golden requests were recorded from a real OME 0.19.0 with the secret `hook-secret`.
+The golden requests were recorded from a real OME 0.21.0 with the secret `hook-secret`.
 """
 
 import json
@@ -35,9 +35,8 @@ def golden_secret(settings):
 
 @pytest.fixture
 def golden_rooms(team):
-    """The rooms of the recording: 'room1' with the stream key 'secretkey'; 'browserpub' public."""
-    RoomFactory(organization=team.organization, public_id="room1", key="secretkey")
-    RoomFactory(organization=team.organization, public_id="browserpub")
+    """The room of the recording: 'room1', public, with the stream key 'sk-test-key'."""
+    RoomFactory(organization=team.organization, public_id="room1", key="sk-test-key")
 
 
 @pytest.mark.parametrize("recorded", GOLDEN, ids=[f"golden-{i}" for i in range(len(GOLDEN))])
@@ -71,11 +70,11 @@ def test_the_portal_accepts_every_golden_request_and_answers_in_omes_format(
 def test_the_recorded_obs_publish_is_rewritten_to_the_room_exactly_as_ome_accepted_it(
     client, golden_secret, golden_rooms, django_capture_on_commit_callbacks
 ):
-    opening, refused = GOLDEN[0], GOLDEN[1]
+    opening, refused = GOLDEN[0], GOLDEN[8]
     with django_capture_on_commit_callbacks(execute=True):
         response = post_admission(client, opening["raw_body"].encode(), signature=opening["x_ome_signature"])
     assert (
-        response.json() == opening["portal_answer"] == {"allowed": True, "new_url": "rtmp://127.0.0.1:1935/app/room1"}
+        response.json() == opening["portal_answer"] == {"allowed": True, "new_url": "rtmp://127.0.0.1:21935/app/room1"}
     )
     response = post_admission(client, refused["raw_body"].encode(), signature=refused["x_ome_signature"])
     assert response.json()["allowed"] is False

@@ -57,12 +57,22 @@ def test_a_members_player_gets_signed_webrtc_and_llhls_urls(team, private_room, 
     assert "private" in response["Cache-Control"] and "no-store" in response["Cache-Control"]
     assert play(client, _ome_url(config["webrtcUrl"])).json() == {"allowed": True}
     assert play(client, _ome_url(config["llhlsUrl"]), protocol="LLHLS").json() == {"allowed": True}
+    assert parse_qs(urlsplit(config["webrtcRelayUrl"]).query)["transport"] == ["relay"]
+    assert play(client, _ome_url(config["webrtcRelayUrl"])).json() == {"allowed": True}
 
 
 def test_public_rooms_play_without_tokens(client, room):
     config = _config(client.get(f"/watch/{room.public_id}"))
     assert config["webrtcUrl"] == "ws://127.0.0.1:3333/app/acme-live"
     assert config["llhlsUrl"] == "http://127.0.0.1:3333/app/acme-live/llhls.m3u8"
+
+
+def test_players_can_fall_back_to_omes_turn_relay_with_the_0_21_transport_parameter(client, room):
+    # OME 0.21: no ?transport= means UDP and direct TCP ICE; `relay` is TURN over TCP (`tcp` is
+    # direct TCP ICE since 0.21, TURN before). The player tries it after the direct connection.
+    config = _config(client.get(f"/watch/{room.public_id}"))
+    assert config["webrtcRelayUrl"] == "ws://127.0.0.1:3333/app/acme-live?transport=relay"
+    assert "transport" not in config["webrtcUrl"]
 
 
 @pytest.mark.parametrize("url", PLAYER_URLS)

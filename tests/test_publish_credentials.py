@@ -27,6 +27,16 @@ def test_every_member_gets_a_credential_in_the_webrtc_url_ovenlivekit_opens(team
     assert response["Cache-Control"].startswith("max-age=0")
 
 
+def test_the_browser_publishes_over_every_path_ome_offers_udp_then_tcp_then_its_turn_relay(streamer_client, room):
+    # One try only (the credential is single-use and the room then starts), so the publisher asks
+    # OME 0.21 for all of its ICE paths at once: transport=all (not `tcp`, which 0.21 reads as
+    # direct TCP ICE only).
+    url = streamer_client.post(f"/rooms/{room.public_id}/publish-credential").json()["url"]
+    assert parse_qs(urlsplit(url).query)["transport"] == ["all"]
+    page = streamer_client.get(f"/rooms/{room.public_id}/publish")
+    assert "transport=all" in page.context["config"]["webrtcUrl"]
+
+
 def test_each_press_of_go_live_gets_a_new_credential(streamer_client, room):
     first = streamer_client.post(f"/rooms/{room.public_id}/publish-credential").json()["url"]
     second = streamer_client.post(f"/rooms/{room.public_id}/publish-credential").json()["url"]

@@ -148,12 +148,12 @@ def test_a_full_storage_quota_refuses_new_recordings_with_a_message(owner_client
 
 def test_omes_info_file_gives_the_final_name_size_and_duration():
     (recorded,) = parse_info(GOLDEN_INFO.read_bytes())
-    assert recorded.file_path == "/default/app/room1/20261124155023_20261124155026.ts"
-    assert (recorded.record_bytes, recorded.record_time_ms) == (159029, 2965)
-    assert recorded.finish_time.isoformat() == "2026-11-24T15:50:26.511000+00:00"
+    assert recorded.file_path == "/recordings/default/app/room1/20261201090115_20261201090118.ts"
+    assert (recorded.record_bytes, recorded.record_time_ms) == (124344, 2829)
+    assert recorded.finish_time.isoformat() == "2026-12-01T09:01:18.282000+00:00"
 
 
 def test_an_older_omes_info_file_with_output_file_path_is_understood_too():
     xml = GOLDEN_INFO.read_text().replace("<filePath>", "<outputFilePath>").replace("</filePath>", "</outputFilePath>")
     (recorded,) = parse_info(xml)
-    assert recorded.file_path.endswith("20261124155023_20261124155026.ts")
+    assert recorded.file_path.endswith("20261201090115_20261201090118.ts")

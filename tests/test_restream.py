@@ -2,10 +2,14 @@
 start automatically with the room, and survive an OME restart — the reconcile loop keeping
 the database and OME in step."""
 
+import json
+from pathlib import Path
+
 import pytest
 
 from broadcasts import services
 from broadcasts.models import Destination, Platform, Push, PushState
+from ome.client import PushInfo
 from ome.reconcile import reconcile
 from rooms.models import LiveState
 
@@ -178,3 +182,12 @@ def test_staff_stop_pushes_from_the_admin(portal_ome, room, destination, client)
     push.refresh_from_db()
     assert push.state == PushState.STOPPED
     portal_ome.wait_for(lambda: not portal_ome.pushes(), what="OME to drop the push")
+
+
+def test_a_push_ome_is_connecting_again_after_an_error_shows_starting():
+    # OME 0.21 passes through `connecting` each time it (re)starts a push's session.
+    golden = json.loads((Path(__file__).parent / "ome_golden" / "rest-api.json").read_text())
+    reported = next(item for item in golden if item["name"] == "startPush")["response"]["body"]["response"]
+    push = Push(state=PushState.ERROR, error_message=services.DESTINATION_FAILED)
+    assert services.apply_ome_info(push, PushInfo.from_json(reported | {"state": "connecting"}))
+    assert push.state == PushState.STARTING

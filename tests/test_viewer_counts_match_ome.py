@@ -1,9 +1,10 @@
 """Viewer counts converge to OME's own statistics: players whose session never started (OME sends
 their `opening` and never a `closing`) are not viewers, and peaks come from corrected figures.
 
-The emulator reproduces what inflated the counts against a real OME 0.19: a browser's stream is
-listed as soon as the publisher connects, served a few seconds later, and players retrying in
-between are asked about, refused and never closed."""
+The emulator reproduces what inflated the counts against a real OME (measured on 0.19; 0.21 does
+the same, for a shorter while): a browser's stream is listed as soon as the publisher connects,
+served a moment later, and players retrying in between are asked about, refused and never closed.
+And what would deflate them on 0.21: LL-HLS players are reported closing right after they open."""
 
 import math
 import time
@@ -22,7 +23,7 @@ from .factories import RoomFactory
 
 pytestmark = [pytest.mark.emulator, pytest.mark.django_db(transaction=True)]
 
-# Long enough for 50 webhook round trips on a busy 2-core machine; a real OME takes about 5 s.
+# Long enough for 50 webhook round trips on a busy 2-core machine (a real OME 0.21 takes ~1.2 s, 0.19 ~5 s).
 START_SECONDS = 10
 
 
@@ -79,6 +80,28 @@ def test_a_player_retrying_while_the_stream_starts_is_one_viewer_and_the_session
     session = LiveSession.objects.get(room=room)
     assert session.ended_at is not None
     assert session.peak_viewers == 1, f"peak {session.peak_viewers} for a session one person watched"
+
+
+def test_an_llhls_viewer_shows_while_it_watches_although_ome_reports_it_closing_at_once(webhooked_ome, room):
+    # OME 0.21 sends an opening and right away a closing for every LL-HLS playlist request, and
+    # nothing when the player really leaves: the webhook counts it in, OME's statistics count it out.
+    webhooked_ome.publish(f"rtmp://127.0.0.1:1935/app/{room.stream_key}")
+    reconcile()
+    assert Room.objects.get(pk=room.pk).live_state == LiveState.LIVE
+    player = webhooked_ome.play(
+        f"{webhooked_ome.llhls_url}/app/{room.public_id}/llhls.m3u8", {"address": "198.51.100.30"}
+    )
+    plays = [hook["request"]["request"]["status"] for hook in webhooked_ome.webhook_requests()[1:]]
+    assert plays == ["opening", "closing"]
+    assert viewers.counts([room.pk]) == {room.pk: 1}, "the join shows before the next statistics read"
+    reconcile()
+    assert Room.objects.get(pk=room.pk).viewer_count == 1
+    assert LiveSession.objects.get(room=room).peak_viewers == 1
+
+    webhooked_ome.stop_play(player["viewer"])
+    reconcile()
+    assert Room.objects.get(pk=room.pk).viewer_count == 0, "OME's statistics no longer count it"
+    assert viewers.counts([room.pk]) == {room.pk: 0}
 
 
 @pytest.mark.parametrize(

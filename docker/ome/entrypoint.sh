@@ -1,5 +1,5 @@
 #!/bin/sh
-# Starts OvenMediaEngine (OME's official image) with the Streaming Stack's Server.xml, rendered
+# Starts OvenMediaEngine 0.21 (OME's official image) with the Streaming Stack's Server.xml, rendered
 # from docker/ome/Server.xml.template and the environment at every start, so one template serves
 # the origin and the edges (OME_ROLE) and no hand-kept copy can drift from the portal's settings.
 #
@@ -32,6 +32,7 @@ OME_API_TOKEN=${OME_API_TOKEN:-${API_ACCESS_TOKEN:-}}
 OME_ICE_HOST=${OME_HOST_IP:-'${PublicIP}'}
 OME_STUN_SERVER=${OME_STUN_SERVER:-stun.ovenmediaengine.com:13478}
 OME_ICE_PORTS=${OME_ICE_PORTS:-10000-10009}
+OME_TCP_ICE_PORT=${OME_TCP_ICE_PORT:-10000}
 OME_TCP_RELAY_PORT=${OME_TCP_RELAY_PORT:-3478}
 OME_VHOST=${OME_VHOST:-default}
 OME_APP=${OME_APP:-app}
@@ -45,7 +46,7 @@ case "$(printf '%s' "${OME_P2P:-false}" | tr '[:upper:]' '[:lower:]')" in
 true | 1 | yes | on) OME_P2P=true ;;
 *) OME_P2P=false ;;
 esac
-export OME_ROLE OME_API_TOKEN OME_ICE_HOST OME_STUN_SERVER OME_ICE_PORTS OME_TCP_RELAY_PORT OME_VHOST \
+export OME_ROLE OME_API_TOKEN OME_ICE_HOST OME_STUN_SERVER OME_ICE_PORTS OME_TCP_ICE_PORT OME_TCP_RELAY_PORT OME_VHOST \
 	OME_APP OME_RTMP_VARIANT_SUFFIX OME_RECORDINGS_DIR OME_WEBHOOK_URL OME_WEBHOOK_SECRET OME_ORIGIN_HOST \
 	OME_P2P OME_P2P_PEERS
 

@@ -1,15 +1,16 @@
 /* The room player: OvenPlayer with WebRTC first and LL-HLS as fallback, muted autoplay.
    It follows the room's live state: an offline poster while offline, "waiting for the stream"
-   with retries and backoff while the room is starting (OME refuses players for a few seconds
-   after a browser publisher connects), the video as soon as it plays. */
+   with retries and backoff while the room is starting (OME refuses players for a moment after a
+   browser publisher connects), the video as soon as it plays. */
 (function () {
   "use strict";
   const config = JSON.parse(document.getElementById("player-config").textContent);
   const root = document.getElementById("player-root");
   const message = document.getElementById("player-message");
   const POLL_MS = 3000;
-  // OME serves a browser-published stream about 5 s after the publisher connects: retry often
-  // enough to start soon after it exists, with a little backoff so OME is not hammered.
+  // OME serves a browser-published stream a moment after the publisher connects (about 1.2 s on
+  // 0.21): retry often enough to start soon after it exists, with a little backoff so OME is not
+  // hammered.
   const RETRY_MIN_MS = 1000;
   const RETRY_MAX_MS = 1500;
 
@@ -39,9 +40,12 @@
     }
   }
 
+  // In order, OvenPlayer falling back to the next one: WebRTC over UDP or direct TCP (OME 0.21's
+  // default), WebRTC through OME's TURN relay (?transport=relay), LL-HLS.
   function sources() {
     const list = [];
     if (config.webrtcUrl) list.push({ type: "webrtc", file: config.webrtcUrl, label: "WebRTC" });
+    if (config.webrtcRelayUrl) list.push({ type: "webrtc", file: config.webrtcRelayUrl, label: "WebRTC (relay)" });
     if (config.llhlsUrl) list.push({ type: "llhls", file: config.llhlsUrl, label: "LL-HLS" });
     return list;
   }
@@ -102,6 +106,7 @@
     // starts or retries long after the page opened still presents a valid one to OME.
     if (status.sources) {
       config.webrtcUrl = status.sources.webrtcUrl;
+      config.webrtcRelayUrl = status.sources.webrtcRelayUrl;
       config.llhlsUrl = status.sources.llhlsUrl;
     }
     const previous = roomState;

@@ -1,5 +1,5 @@
 """The OpenAPI schema and its docs, and schemathesis against the running API: no input a program
-can send makes the server fail (5xx)."""
+can send makes the server fail (5xx), and every refusal (4xx) says what was wrong."""
 
 from __future__ import annotations
 
@@ -85,6 +85,7 @@ def test_schemathesis_finds_no_server_error(live_server, team, room, unthrottled
     real_ids = _real_ids(team, room)
     statuses: Counter[int] = Counter()
     failures: list[str] = []
+    silent: list[str] = []
     session = requests.Session()
 
     def exercise(operation, mode, path_parameters) -> None:
@@ -106,6 +107,11 @@ def test_schemathesis_finds_no_server_error(live_server, team, room, unthrottled
                 failures.append(
                     f"{case.method} {case.formatted_path} {case.query} {case.body!r} → {response.status_code}"
                 )
+            elif response.status_code >= 400 and not says_why(response):
+                silent.append(
+                    f"{case.method} {case.formatted_path} {case.query} {case.body!r} → {response.status_code} "
+                    f"{response.text[:200]!r}"
+                )
 
         run()
 
@@ -123,3 +129,27 @@ def test_schemathesis_finds_no_server_error(live_server, team, room, unthrottled
     )
     assert total > len(operations) * 2
     assert not failures, "server errors:\n" + "\n".join(failures[:20])
+    assert not silent, "4xx answers that do not say what was wrong:\n" + "\n".join(silent[:20])
+
+
+def says_why(response) -> bool:
+    """A 4xx body a program can show: {"detail": …}, {"message": …} or DRF's field errors."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    if isinstance(body, dict):
+        if any(isinstance(body.get(key), str) and body[key].strip() for key in ("detail", "message")):
+            return True
+        return bool(body) and all(_messages(value) for value in body.values())
+    return _messages(body)
+
+
+def _messages(value) -> bool:
+    if isinstance(value, str):
+        return bool(value.strip())
+    if isinstance(value, list):
+        return bool(value) and all(_messages(item) for item in value)
+    if isinstance(value, dict):
+        return bool(value) and all(_messages(item) for item in value.values())
+    return False

@@ -173,27 +173,96 @@ def test_browsers_reach_signalling_and_llhls_through_traefik(origin, stack, port
     assert origin.find("Bind/Publishers/WebRTC/Signalling/TLSPort") is None
 
 
+def ice_sections(root: ET.Element) -> list[ET.Element]:
+    """The <IceCandidates> of WebRTC ingest (origin only) and WebRTC playback."""
+    return [
+        section
+        for path in ("Bind/Providers/WebRTC/IceCandidates", "Bind/Publishers/WebRTC/IceCandidates")
+        if (section := root.find(path)) is not None
+    ]
+
+
+def candidates_by_transport(section: ET.Element) -> dict[str, tuple[str, str]]:
+    """{"udp": (host, ports), "tcp": (host, port)} from IceCandidate elements like HOST:PORTS/udp."""
+    found = {}
+    for candidate in section.findall("IceCandidate"):
+        address, _, transport = text(candidate, ".").rpartition("/")
+        assert transport not in found, f"two {transport} candidates"
+        host, _, ports = address.rpartition(":")
+        found[transport] = (host, ports)
+    return found
+
+
 @pytest.mark.parametrize("service", ["ome", "ome-edge"])
-def test_ice_candidates_are_the_published_udp_ports(stack, service):
+def test_ice_candidates_and_the_turn_relay_are_the_published_ports(stack, service):
     environment = service_environment(stack, service)
     root = ET.fromstring(render_ome(environment).stdout)
     udp = {p["published"] for p in published_ports(stack["services"][service]) if p["protocol"] == "udp"}
     tcp = {p["published"] for p in published_ports(stack["services"][service]) if p["protocol"] == "tcp"}
-    candidates = root.findall("Bind/Publishers/WebRTC/IceCandidates/IceCandidate")
-    assert len(candidates) == 1
-    host, _, ports = text(candidates[0], ".").removesuffix("/udp").rpartition(":")
-    assert host == "${PublicIP}", "without OME_HOST_IP, OME asks STUN for its public address"
-    assert set(port_range(ports)) <= udp
-    relay = int(text(root, "Bind/Publishers/WebRTC/IceCandidates/TcpRelay").rpartition(":")[2])
-    assert relay in tcp
+    sections = ice_sections(root)
+    assert len(sections) == (2 if service == "ome" else 1)
+    for section in sections:
+        candidates = candidates_by_transport(section)
+        assert set(candidates) == {"udp", "tcp"}, "UDP, and OME 0.21's direct TCP ICE (RFC 6544)"
+        for host, _ports in candidates.values():
+            assert host == "${PublicIP}", "without OME_HOST_IP, OME asks STUN for its public address"
+        assert set(port_range(candidates["udp"][1])) <= udp
+        assert int(candidates["tcp"][1]) in tcp, "browsers behind UDP-blocking networks connect over TCP"
+        relay = int(text(section, "TcpRelay").rpartition(":")[2])
+        assert relay in tcp
+        assert relay != int(candidates["tcp"][1])
     assert text(root, "StunServer") == "stun.ovenmediaengine.com:13478"
 
 
 def test_a_fixed_public_address_replaces_stun(stack):
     environment = {**service_environment(stack, "ome"), "OME_HOST_IP": "203.0.113.10"}
     root = ET.fromstring(render_ome(environment).stdout)
-    assert text(root, "Bind/Publishers/WebRTC/IceCandidates/IceCandidate") == "203.0.113.10:10000-10009/udp"
-    assert text(root, "Bind/Providers/WebRTC/IceCandidates/TcpRelay") == "203.0.113.10:3478"
+    for section in ice_sections(root):
+        assert candidates_by_transport(section) == {
+            "udp": ("203.0.113.10", "10000-10009"),
+            "tcp": ("203.0.113.10", "10000"),
+        }
+        assert text(section, "TcpRelay") == "203.0.113.10:3478"
+
+
+@pytest.mark.parametrize("service", ["ome", "ome-edge"])
+def test_without_transport_parameter_browsers_get_udp_then_direct_tcp_and_turn_only_when_asked(stack, service):
+    # OME 0.21: <DefaultTransport> applies when the URL has no ?transport= (the player's first try);
+    # TURN (<TcpRelay>) is offered for ?transport=relay and all, not forced on everyone.
+    root = ET.fromstring(render_ome(service_environment(stack, service)).stdout)
+    for section in ice_sections(root):
+        assert text(section, "DefaultTransport") == "udptcp"
+        assert text(section, "TcpRelayForce") == "false"
+
+
+def test_a_browsers_stream_starts_without_waiting_for_an_rtcp_sender_report(origin):
+    # OME 0.21's default, written out: with true, a WebRTC ingest waits up to 5 s for the first SR.
+    assert text(application(origin), "Providers/WebRTC/RtcpBasedTimestamp") == "false"
+
+
+# Elements OME 0.21 logs as deprecated (0.21's own config examples and its log for the 0.19 template).
+DEPRECATED = {
+    "TcpForce": "<TcpRelayForce>",
+    "HardwareAcceleration": "<HWAccels>",
+}
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [{}, {"OME_P2P": "true"}, {"OME_HOST_IP": "203.0.113.10"}],
+    ids=["defaults", "p2p", "fixed address"],
+)
+@pytest.mark.parametrize("service", ["ome", "ome-edge"])
+def test_ome_0_21_finds_no_deprecated_element_in_the_rendered_configuration(stack, service, environment):
+    root = ET.fromstring(render_ome({**service_environment(stack, service), **environment}).stdout)
+    tags = {element.tag for element in root.iter()}
+    for old, new in DEPRECATED.items():
+        assert old not in tags, f"<{old}> is deprecated in OME 0.21: use {new}"
+    for vhost in root.findall("VirtualHosts/VirtualHost"):
+        assert vhost.find("CrossDomains") is None, "CORS inside <VirtualHost> is deprecated: <Server><Defaults>"
+    assert [text(url, ".") for url in root.findall("Defaults/CrossDomains/Url")] == ["*"]
+    hwaccels = application(root).find("OutputProfiles/HWAccels")
+    assert text(hwaccels, "Decoder/Enable") == text(hwaccels, "Encoder/Enable") == "false"
 
 
 def test_recordings_go_into_the_volume_the_portal_reads(origin, stack, portal):

@@ -133,7 +133,9 @@ def test_third_party_images_are_pinned_to_a_version(stack):
             continue  # our own build; operators tag it (docs/deploy.md)
         repository, _, tag = image.rpartition(":")
         assert repository and tag and tag != "latest" and re.search(r"\d", tag), f"{name}: pin {image} to a version"
-    assert stack["services"]["ome"]["image"] == "airensoft/ovenmediaengine:v0.19.0"
+    # OME moved to OvenMediaLabs: the old image name (airensoft/...) stops at 0.20.x.
+    assert stack["services"]["ome"]["image"] == stack["services"]["ome-edge"]["image"]
+    assert stack["services"]["ome"]["image"] == "ovenmedialabs/ovenmediaengine:v0.21.0"
     assert stack["services"]["traefik"]["image"].startswith("traefik:v3")
 
 
@@ -217,8 +219,12 @@ def test_media_ports_go_straight_to_ome_and_internal_ports_stay_internal(stack):
             if port["protocol"] == "udp":
                 assert name in ("ome", "ome-edge"), f"{name} publishes UDP"
     ome = {(p["published"], p["protocol"]) for p in published_ports(services["ome"])}
-    assert {(1935, "tcp"), (9999, "udp"), (3478, "tcp")} <= ome
+    # RTMP, SRT, TURN relay, WebRTC over UDP and direct TCP ICE (OME 0.21).
+    assert {(1935, "tcp"), (9999, "udp"), (3478, "tcp"), (10000, "tcp")} <= ome
     assert {(port, "udp") for port in range(10000, 10010)} <= ome
+    edge = {(p["published"], p["protocol"]) for p in published_ports(services["ome-edge"])}
+    assert {(3479, "tcp"), (10010, "tcp")} <= edge
+    assert {(port, "udp") for port in range(10010, 10020)} <= edge
     # REST API (8081), OVT (9000) and signalling (3333, behind Traefik) are never published.
     published = {p["published"] for service in services.values() for p in published_ports(service)}
     assert not published & {8081, 8082, 9000, 3333, 8000, 5432, 6379}

@@ -35,7 +35,8 @@ def test_new_url_turns_a_secret_key_into_the_room_name(
     assert live_streams(hooked_ome) == ["room1"]
     info = hooked_ome.api("GET", f"{STREAMS}/room1").json()["response"]
     assert info["input"]["sourceType"] == "Rtmp" and info["input"]["sourceUrl"].startswith("TCP://127.0.0.1:")
-    assert [output["name"] for output in info["outputs"]] == ["room1", "room1_rtmp"]
+    # Match outputs by name: OME 0.21 lists the _rtmp variant first.
+    assert sorted(output["name"] for output in info["outputs"]) == ["room1", "room1_rtmp"]
     [opening] = control_server.received
     assert opening.request == opening.request | {"direction": "incoming", "protocol": "RTMP", "status": "opening"}
 
@@ -61,12 +62,33 @@ def test_a_refused_webrtc_publish_sends_no_closing(hooked_ome: EmulatorProcess, 
     assert control_server.received[0].request["protocol"] == "WebRTC"
 
 
-def test_srt_publish_reports_the_stream_id_url(hooked_ome: EmulatorProcess, control_server: ControlServer) -> None:
-    result = hooked_ome.publish("srt://127.0.0.1:9999?streamid=srt%3A%2F%2F127.0.0.1%3A9999%2Fapp%2Froom5")
+@pytest.mark.parametrize(
+    ("stream_id", "reported"),
+    [
+        # OME 0.21's form, {vhost or host}/{app}/{stream}, plain or percent-encoded: OME puts srt:// in front.
+        ("default/app/room5", "srt://default/app/room5"),
+        ("default%2Fapp%2Froom5", "srt://default/app/room5"),
+        # The older form (deprecated in 0.21, still accepted): a percent-encoded srt:// URL.
+        ("srt%3A%2F%2F127.0.0.1%3A9999%2Fapp%2Froom5", "srt://127.0.0.1:9999/app/room5"),
+    ],
+)
+def test_srt_publish_reports_the_stream_id_as_a_url(
+    hooked_ome: EmulatorProcess, control_server: ControlServer, stream_id: str, reported: str
+) -> None:
+    result = hooked_ome.publish(f"srt://127.0.0.1:9999?streamid={stream_id}")
     assert result["stream"] == "room5"
     request = control_server.received[0].request
-    assert (request["protocol"], request["url"]) == ("SRT", "srt://127.0.0.1:9999/app/room5")
+    assert (request["protocol"], request["url"]) == ("SRT", reported)
     assert hooked_ome.api("GET", f"{STREAMS}/room5").json()["response"]["input"]["sourceType"] == "Srt"
+
+
+@pytest.mark.parametrize("stream_id", ["app/room5", "default/app/room5/playlist/extra", ""])
+def test_an_srt_stream_id_of_another_shape_is_refused_before_the_webhook(
+    hooked_ome: EmulatorProcess, control_server: ControlServer, stream_id: str
+) -> None:
+    refused = hooked_ome.publish(f"srt://127.0.0.1:9999?streamid={stream_id}", expect=400)
+    assert "{host}/{app}/{stream}" in refused["error"]
+    assert control_server.received == []
 
 
 def test_a_second_publisher_of_a_live_stream_is_refused(

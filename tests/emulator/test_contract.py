@@ -1,8 +1,9 @@
-"""The emulator against the golden recordings of a real OME 0.19.0 (tests/ome_golden/).
+"""The emulator against the golden recordings of a real OME 0.21.0 (tests/ome_golden/).
 
 Every REST exchange of rest-api.json is replayed in order after setting up its preconditions
-through the control API; status, envelope keys, message text, field names and the values that
-carry meaning (states, names, codecs, paths) must match. Timestamps, ids and counters aside.
+through the control API, on an emulator configured like the recorded OME (its FILE publisher's
+paths); status, envelope keys, message text, field names and the values that carry meaning
+(states, names, codecs, track ids, paths) must match. Timestamps and counters aside.
 The admission webhooks the emulator sends must be byte-identical to admission-webhooks.json
 (apart from the time) and carry a signature that verifies with the secret.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,14 @@ pytestmark = pytest.mark.emulator
 GOLDEN = Path(__file__).resolve().parent.parent / "ome_golden"
 REST = json.loads((GOLDEN / "rest-api.json").read_text())
 WEBHOOKS = json.loads((GOLDEN / "admission-webhooks.json").read_text())["requests"]
+
+# The recorded OME's FILE publisher (the REST answers carry the paths it made).
+RECORDED_FILE_PATH = (
+    "/recordings/${VirtualHost}/${Application}/${Stream}/${StartTime:YYYYMMDDhhmmss}_${EndTime:YYYYMMDDhhmmss}.ts"
+)
+RECORDED_INFO_PATH = "/recordings/${VirtualHost}/${Application}/${Stream}.xml"
+# The recorded session's client address and ports (rewritten to 203.0.113.7 in the recordings).
+CLIENT = "203.0.113.7"
 
 # Values that change from run to run: only their type is compared.
 VOLATILE = {
@@ -112,6 +122,19 @@ def call(ome: EmulatorProcess, exchange: dict[str, Any]) -> tuple[int, Any]:
     return response.status_code, response.json()
 
 
+@pytest.fixture(scope="module")
+def recorded_ome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
+    """An emulator set up like the OME the REST exchanges were recorded from."""
+    process = EmulatorProcess(
+        token="golden-token",
+        recordings_dir=tmp_path_factory.mktemp("golden-recordings"),
+        extra_args=["--file-path", RECORDED_FILE_PATH, "--info-path", RECORDED_INFO_PATH],
+    )
+    process.start()
+    yield process
+    process.stop()
+
+
 def prepare(ome: EmulatorProcess, name: str) -> None:
     """Bring the emulator into the state the real OME was in for this exchange."""
     if name == "vhosts":
@@ -129,7 +152,7 @@ def prepare(ome: EmulatorProcess, name: str) -> None:
         )
         assert started.status_code == 200, started.text
     elif name.startswith("list streams"):
-        ome.publish("rtmp://127.0.0.1:1935/app/room1", {"address": "127.0.0.1", "port": 58296})
+        ome.publish("rtmp://127.0.0.1:21935/app/room1", {"address": CLIENT, "port": 49434})
     elif name.startswith("pushes via POST"):
         ome.wait_for(lambda: ome.push_state("g-push-1") == "pushing", what="g-push-1 pushing")
         time.sleep(0.3)
@@ -140,7 +163,8 @@ def prepare(ome: EmulatorProcess, name: str) -> None:
         ome.wait_for(lambda: ome.push_state("g-push-2") is None, what="g-push-2 removed")
 
 
-def test_every_golden_rest_exchange_is_answered_like_ome(ome: EmulatorProcess) -> None:
+def test_every_golden_rest_exchange_is_answered_like_ome(recorded_ome: EmulatorProcess) -> None:
+    ome = recorded_ome
     for exchange in REST:
         name = exchange["name"]
         prepare(ome, name)
@@ -151,8 +175,8 @@ def test_every_golden_rest_exchange_is_answered_like_ome(ome: EmulatorProcess) -
 
 
 def test_pushes_with_nothing_to_list_answer_an_empty_list(ome: EmulatorProcess) -> None:
-    # OME 0.19 (app_actions_controller.cpp) answers 200 with [] — the 204 in old docs is gone,
-    # like the golden `records after stop` shows for records.
+    # OME (app_actions_controller.cpp, since 0.19) answers 200 with [] — the 204 in old docs is
+    # gone, like the golden `records after stop` shows for records.
     for method in ("GET", "POST"):
         response = ome.api(method, "/v1/vhosts/default/apps/app:pushes")
         assert (response.status_code, response.json()) == (200, {"message": "OK", "response": [], "statusCode": 200})
@@ -203,29 +227,41 @@ def _same_as_golden(received: Any, golden: dict[str, Any]) -> None:
 
 
 def test_webhooks_sent_are_the_golden_ones(hooked_ome: EmulatorProcess, control_server: ControlServer) -> None:
-    """Replays the golden RTMP story: key rewritten to room1, a refused key, a WebRTC player, the end."""
+    """Replays the golden story: an OBS key rewritten to room1, WebRTC players (one for a missing
+    stream), a refused browser publish, two LL-HLS playlist requests (each opened and closed at
+    once), a refused RTMP key, the end of room1."""
     answers = {
-        "rtmp://127.0.0.1:1935/app/secretkey?x=1": WEBHOOKS[0]["portal_answer"],
-        "rtmp://127.0.0.1:1935/app/denied": WEBHOOKS[1]["portal_answer"],
+        "rtmp://127.0.0.1:21935/app/sk-test-key": WEBHOOKS[0]["portal_answer"],
+        "ws://127.0.0.1:23333/app/denied?direction=send": WEBHOOKS[3]["portal_answer"],
+        "rtmp://127.0.0.1:21935/app/denied": WEBHOOKS[8]["portal_answer"],
     }
     control_server.answer = lambda body: answers.get(body["request"]["url"], {"allowed": True})
     ome = hooked_ome
+    python = {"address": CLIENT, "user_agent": "Python/3.11 websockets/17.4"}
+    curl = {"address": CLIENT, "user_agent": "curl/7.88.1"}
 
-    assert ome.publish("rtmp://127.0.0.1:1935/app/secretkey?x=1", {"port": 53914})["stream"] == "room1"
-    refused = ome.publish("rtmp://127.0.0.1:1935/app/denied", {"port": 54788}, expect=403)
-    assert refused == {"allowed": False, "error": "no such key", "reason": "no such key"}
-    player = json.loads(WEBHOOKS[3]["raw_body"])["client"]
-    ome.play("ws://127.0.0.1:3333/app/room1", {"port": player["port"], "user_agent": player["user_agent"]})
+    assert (
+        ome.publish("rtmp://127.0.0.1:21935/app/sk-test-key", {"address": CLIENT, "port": 49434})["stream"] == "room1"
+    )
+    ome.play("ws://127.0.0.1:23333/app/room1", python | {"port": 33174})
+    ome.play("ws://127.0.0.1:23333/app/nostream", python | {"port": 33180}, expect=404)
+    refused = ome.publish("ws://127.0.0.1:23333/app/denied?direction=send", python | {"port": 33194}, expect=403)
+    assert refused["reason"] == "no such key"
+    ome.play("http://127.0.0.1:23333/app/room1/llhls.m3u8", curl | {"port": 33206})
+    ome.play("http://127.0.0.1:23333/app/room1/llhls.m3u8?x=1", curl | {"port": 33212})
+    ome.publish("rtmp://127.0.0.1:21935/app/denied", {"address": CLIENT, "port": 34796}, expect=403)
+    control_server.wait_for(10)  # the refused key's closing is out before the stream ends
     ome.unpublish("room1")
 
-    received = control_server.wait_for(6)
-    _same_as_golden(received[0], WEBHOOKS[0])  # opening, rewritten to room1
-    _same_as_golden(received[1], WEBHOOKS[1])  # opening, refused
-    _same_as_golden(received[2], WEBHOOKS[2])  # closing after the refusal, with new_url
-    _same_as_golden(received[3], WEBHOOKS[3])  # WebRTC player opening (user_agent present)
-    # The stream ends: its publisher and its player are both reported closing.
-    closings = {item.request["direction"]: item for item in received[4:]}
+    received = control_server.wait_for(12)
+    for index in range(10):
+        _same_as_golden(received[index], WEBHOOKS[index])
+    # The stream ends: its publisher is reported closing, and so is the WebRTC player, which played
+    # here (the recorded one never answered its offer, and OME closes only sessions that started).
+    closings = {item.request["direction"]: item for item in received[10:]}
     _same_as_golden(closings["incoming"], WEBHOOKS[10])
     player_closing = closings["outgoing"].body
     assert list(player_closing["request"]) == ["direction", "new_url", "protocol", "status", "time", "url"]
-    assert player_closing["request"]["new_url"] == player_closing["request"]["url"] == "ws://127.0.0.1:3333/app/room1"
+    assert player_closing["request"]["new_url"] == player_closing["request"]["url"] == "ws://127.0.0.1:23333/app/room1"
+    time.sleep(0.3)
+    assert len(control_server.received) == 12, "LL-HLS players were closed at once, not again at the end"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import requests
 
+from ome_emulator.__main__ import parse_args
+from ome_emulator.core import Settings
 from ome_emulator.testing import EmulatorProcess
 
 pytestmark = pytest.mark.emulator
@@ -68,3 +70,9 @@ def test_state_shows_what_the_emulator_holds_and_never_the_secret(ome: EmulatorP
     assert "s3cret-value" not in requests.get(f"{ome.api_url}/emulator/state", timeout=5).text
     ome.reset()
     assert ome.state()["streams"] == [] and ome.state()["settings"]["webhook_secret_set"] is True
+
+
+def test_by_default_a_browser_stream_starts_as_soon_as_on_ome_0_21() -> None:
+    # Measured on OME 0.21.0 (tests/ome_golden/CHANGES-SINCE-0.19.md): a WebRTC ingest is playable
+    # about 1.2 s after it started (0.19 waited ~5 s for the first RTCP sender report).
+    assert parse_args([]).webrtc_stream_delay == Settings().webrtc_stream_delay == 1.2

@@ -1,5 +1,6 @@
-"""Pushes (restreams) behave like OME 0.19's push publisher: they wait for their stream, push
-with growing counters, fail on an unreachable destination and retry, survive the stream ending."""
+"""Pushes (restreams) behave like OME 0.21's push publisher: they wait for their stream, connect,
+push with growing counters, fail on an unreachable destination and retry, survive the stream
+ending, and stay listed a moment after stopPush."""
 
 from __future__ import annotations
 
@@ -45,6 +46,21 @@ def test_a_push_waits_in_ready_and_starts_when_its_stream_goes_live(ome: Emulato
     assert 20_000 < rate < 100_000, f"an implausible push bitrate: {rate:.0f} B/s"
     assert later["startTime"] != "1970-01-01T00:00:00.000+00:00"
     assert later["totalsentBytes"] == later["sentBytes"]
+
+
+def test_a_push_passes_through_connecting_before_pushing(ome: EmulatorProcess) -> None:
+    # OME 0.21 (golden session): ready -> connecting from ~0.2-0.4 s -> pushing at 0.5-0.7 s.
+    ome.publish("rtmp://127.0.0.1:1935/app/room1")
+    assert start_push(ome, "yt", "room1_rtmp")["state"] == "ready"
+    seen = []
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and (not seen or seen[-1] != "pushing"):
+        state = ome.push_state("yt")
+        if not seen or seen[-1] != state:
+            seen.append(state)
+        time.sleep(0.05)
+    assert seen == ["ready", "connecting", "pushing"]
+    assert push(ome, "yt")["sentBytes"] >= 0
 
 
 def test_a_push_by_input_name_starts_too(ome: EmulatorProcess) -> None:
@@ -95,13 +111,17 @@ def test_when_the_stream_ends_the_push_goes_back_to_ready_and_restarts_with_it(o
     assert again["sequence"] == 1 and again["totalsentBytes"] >= stopped["totalsentBytes"]
 
 
-def test_stop_push_removes_it_from_the_list(ome: EmulatorProcess) -> None:
+def test_stop_push_removes_it_from_the_list_a_moment_later(ome: EmulatorProcess) -> None:
     ome.publish("rtmp://127.0.0.1:1935/app/room1")
     start_push(ome, "yt", "room1_rtmp")
     ome.wait_for(lambda: ome.push_state("yt") == "pushing", timeout=3, what="the push to start")
     response = ome.api("POST", STOP, {"id": "yt"})
+    stopped_at = time.monotonic()
     assert response.json() == {"message": "OK", "statusCode": 200}
+    # OME 0.21 keeps listing it with its last state (golden session: gone within 2 s).
+    assert ome.push_state("yt") == "pushing"
     ome.wait_for(lambda: ome.push_state("yt") is None, timeout=3, what="the push to disappear")
+    assert 1.0 < time.monotonic() - stopped_at < 2.5
     stats = ome.api("GET", "/v1/stats/current/vhosts/default/apps/app/streams/room1").json()["response"]
     assert stats["connections"]["push"] == 0
 

@@ -23,6 +23,20 @@ def stats(ome: EmulatorProcess, stream: str | None = None) -> dict:
     return response.json()["response"]
 
 
+def test_an_llhls_player_is_closed_at_once_in_the_webhooks_and_counted_in_the_stats_until_it_leaves(
+    hooked_ome: EmulatorProcess, control_server: ControlServer
+) -> None:
+    hooked_ome.publish("rtmp://127.0.0.1:1935/app/room1")
+    viewer = hooked_ome.play("http://127.0.0.1:3333/app/room1/llhls.m3u8", {"port": 47001})["viewer"]
+    plays = [item.request for item in control_server.wait_for(3) if item.request["direction"] == "outgoing"]
+    assert [play["status"] for play in plays] == ["opening", "closing"]
+    assert stats(hooked_ome, "room1")["connections"]["llhls"] == 1, "still watching"
+    hooked_ome.stop_play(viewer)
+    time.sleep(0.3)
+    assert stats(hooked_ome, "room1")["connections"]["llhls"] == 0
+    assert len(control_server.received) == 3, "nothing more is reported when the player leaves"
+
+
 def test_viewers_are_counted_in_the_stats_per_protocol(ome: EmulatorProcess) -> None:
     ome.publish("rtmp://127.0.0.1:1935/app/room1")
     first = ome.play("ws://127.0.0.1:3333/app/room1")["viewer"]
@@ -76,10 +90,18 @@ def test_llhls_playlists_ask_the_webhook(hooked_ome: EmulatorProcess, control_se
     response = requests.get(playlist + "?token=abc", headers={"User-Agent": "hls.js"}, timeout=5)
     assert response.status_code == 200 and response.text.startswith("#EXTM3U")
     assert response.headers["Access-Control-Allow-Origin"] == "*"
-    request = control_server.received[-1].body
-    assert request["request"]["protocol"] == "LLHLS" and request["request"]["direction"] == "outgoing"
-    assert request["request"]["url"] == playlist + "?token=abc"
-    assert request["client"]["user_agent"] == "hls.js"
+    # OME 0.21: an opening, and at once a closing for the same client (the request's connection closed).
+    # (The first request, before the stream existed, got its opening and no closing.)
+    opening, closing = (item.body for item in control_server.wait_for(4)[2:4])
+    assert opening["request"]["protocol"] == "LLHLS" and opening["request"]["direction"] == "outgoing"
+    assert opening["request"]["url"] == playlist + "?token=abc"
+    assert opening["client"]["user_agent"] == "hls.js"
+    assert closing["request"] == opening["request"] | {
+        "status": "closing",
+        "new_url": playlist + "?token=abc",
+        "time": closing["request"]["time"],
+    }
+    assert closing["client"] == opening["client"]
 
     control_server.answer = lambda body: {"allowed": False}
     assert requests.get(playlist, timeout=5).status_code == 403

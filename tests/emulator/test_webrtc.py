@@ -13,6 +13,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import http.server
+import re
 import statistics
 import threading
 import time
@@ -251,7 +252,10 @@ def test_offer_has_omes_shape_with_loopback_host_candidates_and_no_ice_servers(e
     assert offer["candidates"], "the offer carries host candidates"
     for candidate in offer["candidates"]:
         assert candidate["sdpMLineIndex"] == 0
-        assert " 127.0.0.1 " in candidate["candidate"] and "typ host" in candidate["candidate"]
+        # OME 0.21's form (0.19: a short foundation and priority 50).
+        shape = re.fullmatch(r"candidate:(\d+) 1 UDP 2130706431 127\.0\.0\.1 (\d+) typ host", candidate["candidate"])
+        assert shape, candidate["candidate"]
+        assert int(shape[1]) < 2**64 and 0 < int(shape[2]) < 65536
 
 
 def test_plain_http_get_is_a_clear_400(emulator):
