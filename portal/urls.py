@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from organizations import views
+from portal import views
 from portal.metrics import metrics_view
 from rooms import views as room_views
 from rooms import webhook as room_webhook

@@ -23,8 +23,8 @@ from django.utils import timezone
 
 from api import services as api_services
 from broadcasts.models import Destination, Platform, Push, PushState
-from portal import services as portal_services
 from organizations.models import Invitation, Membership, Organization, Role, User
+from portal import services as portal_services
 from recordings.models import Recording, RecordingState
 from rooms import credentials
 from rooms import services as room_services
