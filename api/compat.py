@@ -36,33 +36,16 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from broadcasts import services as broadcast_services
-from broadcasts.models import ACTIVE_PUSH_STATES, Platform, Push, PushState
+from broadcasts.models import ACTIVE_PUSH_STATES, PUSH_STATE_AS_OME, Platform, Push, PushState
 from core.errors import PortalError
 from organizations.models import Organization
 from recordings import services as recording_services
-from recordings.models import ACTIVE_RECORDING_STATES, Recording, RecordingState
+from recordings.models import ACTIVE_RECORDING_STATES, RECORD_STATE_AS_OME, Recording, RecordingState
 from rooms.models import LiveState, Room
 
 from . import services, throttling
 from .models import ApiToken
 
-PUSH_STATES = {
-    PushState.REQUESTED: "ready",
-    PushState.STARTING: "ready",
-    PushState.PUSHING: "pushing",
-    PushState.STOPPING: "stopping",
-    PushState.STOPPED: "stopped",
-    PushState.ERROR: "error",
-}
-RECORD_STATES = {
-    RecordingState.REQUESTED: "ready",
-    RecordingState.WAITING: "ready",
-    RecordingState.RECORDING: "recording",
-    RecordingState.STOPPING: "stopping",
-    RecordingState.FINISHED: "stopped",
-    RecordingState.INTERRUPTED: "error",
-    RecordingState.ERROR: "error",
-}
 # OME lists a push or record until it is stopped; a failed one stays listed (state "error") this long.
 FAILED_LISTED_FOR = timedelta(hours=24)
 MAX_ID_LENGTH = 100
@@ -231,7 +214,7 @@ def push_json(push: Push) -> dict:
         "sentTime": push.sent_time_ms,
         "sequence": 0,
         "startTime": ome_time(push.started_at),
-        "state": PUSH_STATES.get(push.state, push.state),
+        "state": PUSH_STATE_AS_OME.get(push.state, push.state),
         "stream": _stream(push.stream_name),
         "streamKey": push.masked_stream_key,
         "totalsentBytes": push.sent_bytes,
@@ -258,7 +241,7 @@ def record_json(recording: Recording, *, counters: bool = True) -> dict:
         "isConfig": False,
         "segmentationRule": "discontinuity",
         "startTime": ome_time(recording.started_at),
-        "state": RECORD_STATES.get(recording.state, recording.state),
+        "state": RECORD_STATE_AS_OME.get(recording.state, recording.state),
         "stream": _stream(recording.room.public_id),
         "vhost": settings.OME_VHOST,
     }

@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 from broadcasts import services as broadcast_services
 from broadcasts.models import Destination, Push
 from organizations.models import Membership, Role
+from recordings import files as recording_files
 from recordings import services as recording_services
 from recordings.models import Recording
 from recordings.ranges import serve_recording
@@ -426,7 +427,7 @@ class RecordingViewSet(
     ordering = ["-created_at", "-pk"]
 
     def perform_destroy(self, instance):
-        recording_services.delete_recording(recording=instance)
+        recording_files.delete_recording(recording=instance)
 
     def perform_content_negotiation(self, request, force=False):
         if self.action == "file":  # the file is whatever it is; errors are JSON whatever the Accept header says
@@ -488,7 +489,7 @@ class OrganizationView(TenantAPIMixin, APIView):
         organization = self.organization
         data = {
             **{field: getattr(organization, field) for field in serializers.OrganizationSerializer.MODEL_FIELDS},
-            "storage_used_bytes": recording_services.storage_used_bytes(organization),
+            "storage_used_bytes": recording_files.storage_used_bytes(organization),
             "token_name": request.auth.name,
             "token_role": request.auth.role,
         }

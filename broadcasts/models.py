@@ -92,6 +92,25 @@ class PushState(models.TextChoices):
     ERROR = "error", "Error"
 
 
+# OME's push states, and what they mean for a push the portal asked for ...
+PUSH_STATE_FROM_OME = {
+    "ready": PushState.STARTING,  # registered; waits for the stream to be live
+    "connecting": PushState.STARTING,  # OME 0.21: the session connects to the destination
+    "pushing": PushState.PUSHING,
+    "stopping": PushState.STOPPING,
+    "stopped": PushState.STOPPED,
+    "error": PushState.ERROR,
+}
+# ... and how a push looks in OME's words (the original stack's API answers in them).
+PUSH_STATE_AS_OME = {
+    PushState.REQUESTED: "ready",
+    PushState.STARTING: "ready",
+    PushState.PUSHING: "pushing",
+    PushState.STOPPING: "stopping",
+    PushState.STOPPED: "stopped",
+    PushState.ERROR: "error",
+}
+
 # Pushes the portal wants running, and those it is still settling with OME.
 ACTIVE_PUSH_STATES = (PushState.REQUESTED, PushState.STARTING, PushState.PUSHING, PushState.STOPPING)
 RUNNING_PUSH_STATES = (PushState.REQUESTED, PushState.STARTING, PushState.PUSHING)

@@ -15,7 +15,7 @@ from django.utils import timezone
 from ome.client import OmeClient, OmeError
 from ome.reconcile import OmeSnapshot
 
-from . import services
+from . import outcomes
 from .models import ACTIVE_PUSH_STATES, Push, PushState
 from .tasks import start_push_task, stop_push_task
 
@@ -58,7 +58,7 @@ def reconcile_pushes(snapshot: OmeSnapshot) -> None:
             push.state = PushState.STOPPING
             changed.append(push)
             continue
-        if services.apply_ome_info(push, info):
+        if outcomes.apply_ome_info(push, info):
             changed.append(push)
     for push in changed:
         push.updated_at = now

@@ -1,14 +1,13 @@
-"""Everything that changes destinations and pushes. Views, the API, admin actions and tasks call these."""
+"""What people ask of destinations and pushes (views, the API, admin actions and the reconcile
+loop call these). What OME answers is recorded by broadcasts.outcomes."""
 
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from core.errors import Conflict, LimitReached, NotAllowed, PortalError
-from core.queue import enqueue_on_commit, requeue_stale
-from ome.client import PushInfo
+from core.queue import enqueue_on_commit
 
 from .models import (
     PLATFORM_SERVERS,
@@ -20,21 +19,9 @@ from .models import (
     push_stream_name,
     validate_destination_url,
 )
+from .tasks import start_push_task, stop_push_task
 
 DESTINATION_FIELDS = ("name", "platform", "url", "stream_key", "enabled", "auto_start")
-
-# OME's push states, and what they mean for a push the portal asked for.
-_OME_STATES = {
-    "ready": PushState.STARTING,  # registered; waits for the stream to be live
-    "connecting": PushState.STARTING,  # OME 0.21: the session connects to the destination
-    "pushing": PushState.PUSHING,
-    "stopping": PushState.STOPPING,
-    "stopped": PushState.STOPPED,
-    "error": PushState.ERROR,
-}
-DESTINATION_FAILED = (
-    "The destination refused the stream or could not be reached. Check the server URL and the stream key, then retry."
-)
 
 
 # --- Destinations ------------------------------------------------------------------------------
@@ -153,20 +140,7 @@ def start_custom_push(
     return _save_new_push(push, conflict="This push is already running.")
 
 
-def refuse_unsafe_target(*, push: Push) -> bool:
-    """Judge the push's server again right before OME connects to it: a name may resolve
-    elsewhere now than when it was saved. A refused push is marked failed; True if refused."""
-    try:
-        validate_destination_url(push.url)
-    except ValidationError as refused:
-        push_failed(push_id=push.pk, message="Not started: " + " ".join(refused.messages))
-        return True
-    return False
-
-
 def _save_new_push(push: Push, *, conflict: str) -> Push:
-    from .tasks import start_push_task
-
     try:
         with transaction.atomic():
             push.save()
@@ -178,8 +152,6 @@ def _save_new_push(push: Push, *, conflict: str) -> Push:
 
 def stop_push(*, push: Push) -> Push:
     """Ask for a restream to end; a push that already ended is left as it is."""
-    from .tasks import stop_push_task
-
     if not push.can_stop:
         return push
     push.state = PushState.STOPPING
@@ -223,60 +195,3 @@ def start_auto_pushes(*, room) -> list[Push]:
 def stop_room_pushes(*, room) -> None:
     for push in Push.objects.filter(room=room).active():
         stop_push(push=push)
-
-
-def requeue_stale_requests() -> int:
-    """Queue again the starts and stops still waiting for their task after a while.
-
-    Their message was lost: a worker killed while the task waited for a retry, Redis down when
-    the request was made, or restarted without its data. Pushes OME has accepted (starting,
-    pushing) are the reconcile loop's business, not this sweep's.
-    """
-    from .tasks import start_push_task, stop_push_task
-
-    return requeue_stale(Push.objects.filter(state=PushState.REQUESTED), task=start_push_task) + requeue_stale(
-        Push.objects.filter(state=PushState.STOPPING), task=stop_push_task
-    )
-
-
-# --- What OME answered (called by tasks and the reconcile loop) --------------------------------
-
-
-def apply_ome_info(push: Push, info: PushInfo) -> bool:
-    """Copy OME's view of a push onto the row (not saved); True when something changed."""
-    before = (push.state, push.sent_bytes, push.sent_time_ms, push.started_at, push.error_message)
-    state = _OME_STATES.get(info.state)
-    if state is PushState.ERROR:
-        push.error_message = DESTINATION_FAILED
-    if state in (PushState.STARTING, PushState.PUSHING, PushState.ERROR):
-        push.state = state
-    push.sent_bytes = max(push.sent_bytes, info.total_sent_bytes or info.sent_bytes)
-    push.sent_time_ms = max(push.sent_time_ms, info.total_sent_time_ms or info.sent_time_ms)
-    if state is PushState.PUSHING and push.started_at is None:
-        push.started_at = info.start_time or timezone.now()
-    return before != (push.state, push.sent_bytes, push.sent_time_ms, push.started_at, push.error_message)
-
-
-def push_registered(*, push_id: int, info: PushInfo | None) -> None:
-    """OME accepted the push (or already had it: same id, same push)."""
-    with transaction.atomic():
-        push = Push.objects.select_for_update().filter(pk=push_id).first()
-        if push is None or not push.can_stop:
-            return
-        if push.state == PushState.REQUESTED:
-            push.state = PushState.STARTING
-        if info is not None:
-            apply_ome_info(push, info)
-        push.save()
-
-
-def push_failed(*, push_id: int, message: str) -> None:
-    Push.objects.filter(pk=push_id).exclude(state=PushState.STOPPED).update(
-        state=PushState.ERROR, error_message=message[:500], updated_at=timezone.now()
-    )
-
-
-def push_stopped(*, push_id: int) -> None:
-    Push.objects.filter(pk=push_id).exclude(state__in=[PushState.STOPPED, PushState.ERROR]).update(
-        state=PushState.STOPPED, stopped_at=timezone.now(), updated_at=timezone.now()
-    )

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from . import services
+from . import files, services
 from .models import ACTIVE_RECORDING_STATES, Recording
 
 
@@ -46,6 +46,6 @@ class RecordingAdmin(admin.ModelAdmin):
     def delete_with_files(self, request, queryset):
         deleted = 0
         for recording in queryset.exclude(state__in=ACTIVE_RECORDING_STATES):
-            services.delete_recording(recording=recording)
+            files.delete_recording(recording=recording)
             deleted += 1
         self.message_user(request, f"Deleted {deleted} recording(s).")

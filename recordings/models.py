@@ -32,6 +32,25 @@ STOPPABLE_RECORDING_STATES = (RecordingState.REQUESTED, RecordingState.WAITING, 
 # Recordings that may have a file on disk: they count against the quota and can be downloaded.
 RECORDING_STATES_WITH_FILES = (RecordingState.FINISHED, RecordingState.INTERRUPTED)
 
+# OME's record states, and what they mean for a recording the portal asked for (a finished record
+# leaves OME's list; its info file says how it ended) ...
+RECORD_STATE_FROM_OME = {
+    "ready": RecordingState.WAITING,
+    "recording": RecordingState.RECORDING,
+    "stopping": RecordingState.STOPPING,
+    "error": RecordingState.ERROR,
+}
+# ... and how a recording looks in OME's words (the original stack's API answers in them).
+RECORD_STATE_AS_OME = {
+    RecordingState.REQUESTED: "ready",
+    RecordingState.WAITING: "ready",
+    RecordingState.RECORDING: "recording",
+    RecordingState.STOPPING: "stopping",
+    RecordingState.FINISHED: "stopped",
+    RecordingState.INTERRUPTED: "error",
+    RecordingState.ERROR: "error",
+}
+
 
 class RecordingQuerySet(TenantQuerySet):
     def active(self):

@@ -1,6 +1,6 @@
 """Reactions to rooms going live and offline (rooms announces, recordings reacts)."""
 
-from . import services
+from . import files, services
 
 
 def start_auto_recording(sender, room, session, **kwargs) -> None:
@@ -12,4 +12,4 @@ def stop_recordings(sender, room, session, **kwargs) -> None:
 
 
 def delete_files(sender, instance, **kwargs) -> None:
-    services.delete_files(instance)
+    files.delete_files(instance)

@@ -18,7 +18,7 @@ from django.utils import timezone
 from ome.client import OmeClient, OmeError
 from ome.reconcile import OmeSnapshot
 
-from . import services
+from . import outcomes, services
 from .models import Recording, RecordingState
 from .tasks import start_recording_task, stop_recording_task
 
@@ -44,7 +44,7 @@ def reconcile_recordings(snapshot: OmeSnapshot) -> None:
         ).select_related("room")
     )
     now = timezone.now()
-    finish_deadline = now - timedelta(seconds=services.FINISH_GRACE_SECONDS)
+    finish_deadline = now - timedelta(seconds=outcomes.FINISH_GRACE_SECONDS)
     changed: list[Recording] = []
     to_register: list[int] = []
     to_stop: list[int] = []
@@ -62,15 +62,15 @@ def reconcile_recordings(snapshot: OmeSnapshot) -> None:
                 recording.state = RecordingState.STOPPING  # the stream ended; OME would wait for it
                 to_stop.append(recording.pk)
                 changed.append(recording)
-            elif services.apply_ome_info(recording, info):
+            elif outcomes.apply_ome_info(recording, info):
                 changed.append(recording)
             continue
         if recording.state == RecordingState.WAITING:
             to_register.append(recording.pk)
-        elif services.finish_from_info_file(recording):
+        elif outcomes.finish_from_info_file(recording):
             changed.append(recording)
         elif recording.state == RecordingState.RECORDING:
-            services.mark_interrupted(recording, now=now)  # OME crashed or restarted mid-recording
+            outcomes.mark_interrupted(recording, now=now)  # OME crashed or restarted mid-recording
             changed.append(recording)
             interrupted.append(recording)
         elif recording.updated_at < finish_deadline:

@@ -6,10 +6,11 @@ import logging
 
 from celery import shared_task
 
+from core.queue import requeue_stale
 from ome.client import OmeClient, OmeConflict, OmeNotFound
 from ome.tasks import OmeCallTask
 
-from . import services
+from . import files, outcomes
 from .models import Recording, RecordingState
 
 logger = logging.getLogger(__name__)
@@ -19,7 +20,7 @@ class RecordingTask(OmeCallTask):
     abstract = True
 
     def record_failure(self, recording_id: int, message: str) -> None:
-        services.recording_failed(recording_id=recording_id, message=message)
+        outcomes.recording_failed(recording_id=recording_id, message=message)
 
 
 @shared_task(bind=True, base=RecordingTask)
@@ -36,7 +37,7 @@ def start_recording_task(self, recording_id: int) -> None:
         )
     except OmeConflict:
         info = None  # "Duplicate ID already exists": OME already records this very recording
-    services.recording_registered(recording_id=recording_id, info=info)
+    outcomes.recording_registered(recording_id=recording_id, info=info)
 
 
 @shared_task(bind=True, base=RecordingTask)
@@ -54,18 +55,24 @@ def stop_recording_task(self, recording_id: int) -> None:
 
 @shared_task(bind=True, acks_late=True, max_retries=10)
 def finish_recording_task(self, recording_id: int) -> None:
-    if not services.finish_recording(recording_id=recording_id):
+    if not outcomes.finish_recording(recording_id=recording_id):
         raise self.retry(countdown=2)
 
 
 @shared_task(ignore_result=True)
 def delete_expired_recordings() -> None:
-    deleted = services.delete_expired_recordings()
+    deleted = files.delete_expired_recordings()
     if deleted:
         logger.info("deleted %d expired recording(s)", deleted)
 
 
 @shared_task(ignore_result=True)
-def requeue_stale_requests() -> None:
-    """Beat, every REQUEST_REQUEUE_SECONDS / 4: starts and stops whose queue message was lost go again."""
-    services.requeue_stale_requests()
+def requeue_stale_requests() -> int:
+    """Beat, every REQUEST_REQUEUE_SECONDS / 4: starts and stops whose queue message was lost go again.
+
+    Recordings OME has accepted (waiting, recording) are the reconcile loop's business. A stopping
+    one whose stop did reach OME is only asked again (OME answers "not found") and finished.
+    """
+    return requeue_stale(
+        Recording.objects.filter(state=RecordingState.REQUESTED), task=start_recording_task
+    ) + requeue_stale(Recording.objects.filter(state=RecordingState.STOPPING), task=stop_recording_task)

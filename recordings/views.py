@@ -14,7 +14,7 @@ from organizations.tenancy import get_for_organization_or_404, member_required
 from rooms.models import Room
 from rooms.selectors import ROOM_IN_URL as ROOM
 
-from . import selectors, services
+from . import files, selectors, services
 from .models import Recording
 from .ranges import serve_recording
 
@@ -65,7 +65,7 @@ def recording_delete(request, room: Room, recording_id: int):
     if request.method != "POST":
         return render(request, "recordings/confirm_delete.html", {"room": room, "recording": recording})
     try:
-        services.delete_recording(recording=recording)
+        files.delete_recording(recording=recording)
     except PortalError as error:
         return _answer(request, room, error=error)
     return _answer(request, room, done="Recording deleted.")

@@ -8,7 +8,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from recordings import services
+from recordings import files
 from recordings.info import parse_info
 from recordings.models import Recording, RecordingState
 
@@ -127,14 +127,14 @@ def test_recordings_older_than_the_retention_period_are_deleted_with_their_files
     team.organization.save()
     old = _finished(room, "old.mp4", age_days=31)
     recent = _finished(room, "recent.mp4", age_days=29)
-    assert services.delete_expired_recordings() == 1
+    assert files.delete_expired_recordings() == 1
     assert list(Recording.objects.values_list("pk", flat=True)) == [recent.pk]
     assert not (Path(settings.RECORDINGS_DIR) / old.file_path.lstrip("/")).exists()
 
     team.organization.recording_retention_days = 0  # keep forever
     team.organization.save()
     Recording.objects.filter(pk=recent.pk).update(created_at=timezone.now() - timedelta(days=3650))
-    assert services.delete_expired_recordings() == 0
+    assert files.delete_expired_recordings() == 0
 
 
 def test_a_full_storage_quota_refuses_new_recordings_with_a_message(owner_client, room, team):

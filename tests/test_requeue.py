@@ -19,6 +19,7 @@ from core.queue import requeue_after
 from ome.reconcile import reconcile
 from portal.celery import app as celery_app
 from recordings import services as recording_services
+from recordings import tasks as recording_tasks
 from recordings.models import Recording, RecordingState
 
 from .celery_worker import queued_tasks
@@ -68,7 +69,7 @@ def test_a_start_whose_message_was_lost_reaches_ome_through_the_worker_after_the
 
 def test_a_request_younger_than_the_bound_is_left_to_its_own_task(portal_ome, destination):
     push = _lost_push(destination, age=requeue_after() - timedelta(seconds=5))
-    assert broadcast_services.requeue_stale_requests() == 0
+    assert broadcast_tasks.requeue_stale_requests() == 0
     assert portal_ome.pushes() == [] and _state(push) == PushState.REQUESTED
 
 
@@ -76,8 +77,8 @@ def test_a_request_queued_again_is_not_queued_again_by_the_next_sweep_of_the_sam
     push = _lost_push(destination, age=requeue_after() + timedelta(seconds=1))
     with queued_tasks():  # to the broker, where no worker takes it: the request stays waiting
         try:
-            assert broadcast_services.requeue_stale_requests() == 1
-            assert broadcast_services.requeue_stale_requests() == 0
+            assert broadcast_tasks.requeue_stale_requests() == 1
+            assert broadcast_tasks.requeue_stale_requests() == 0
         finally:
             celery_app.control.purge()
     assert _state(push) == PushState.REQUESTED
@@ -91,7 +92,7 @@ def test_a_stop_whose_message_was_lost_stops_the_push_in_ome(portal_ome, room, d
     )
     reconcile()  # OME still pushes it: the loop leaves a stopping push to its stop
     assert _state(push) == PushState.STOPPING
-    assert broadcast_services.requeue_stale_requests() == 1
+    assert broadcast_tasks.requeue_stale_requests() == 1
     assert _state(push) == PushState.STOPPED
     portal_ome.wait_for(lambda: portal_ome.pushes() == [], what="OME to drop the stopped push")
 
@@ -99,7 +100,7 @@ def test_a_stop_whose_message_was_lost_stops_the_push_in_ome(portal_ome, room, d
 def test_a_recording_start_whose_message_was_lost_reaches_ome_after_the_sweep(portal_ome, room):
     recording = Recording.objects.create(room=room, file_path="/r/x.mp4", info_path="/r/x.xml")
     Recording.objects.filter(pk=recording.pk).update(updated_at=timezone.now() - requeue_after() - timedelta(seconds=1))
-    assert recording_services.requeue_stale_requests() == 1
+    assert recording_tasks.requeue_stale_requests() == 1
     assert [r["id"] for r in portal_ome.records()] == [recording.ome_id]
     assert _state(recording) == RecordingState.WAITING
 
@@ -117,7 +118,7 @@ def test_a_stopping_recording_stays_stopping_while_its_stop_has_not_reached_ome_
     )
     reconcile()
     assert _state(recording) == RecordingState.STOPPING, "the loop must not undo a stop on its way to OME"
-    assert recording_services.requeue_stale_requests() == 1
+    assert recording_tasks.requeue_stale_requests() == 1
     portal_ome.wait_for(
         lambda: not [r for r in portal_ome.records() if r["id"] == recording.ome_id and r["state"] == "recording"],
         what="OME to stop recording",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from broadcasts import services
+from broadcasts import outcomes, services
 from broadcasts.models import Destination, Platform, Push, PushState
 from ome.client import PushInfo
 from ome.reconcile import reconcile
@@ -188,6 +188,6 @@ def test_a_push_ome_is_connecting_again_after_an_error_shows_starting():
     # OME 0.21 passes through `connecting` each time it (re)starts a push's session.
     golden = json.loads((Path(__file__).parent / "ome_golden" / "rest-api.json").read_text())
     reported = next(item for item in golden if item["name"] == "startPush")["response"]["body"]["response"]
-    push = Push(state=PushState.ERROR, error_message=services.DESTINATION_FAILED)
-    assert services.apply_ome_info(push, PushInfo.from_json(reported | {"state": "connecting"}))
+    push = Push(state=PushState.ERROR, error_message=outcomes.DESTINATION_FAILED)
+    assert outcomes.apply_ome_info(push, PushInfo.from_json(reported | {"state": "connecting"}))
     assert push.state == PushState.STARTING

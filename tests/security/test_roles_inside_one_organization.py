@@ -8,7 +8,7 @@ with A's API token of that role for the API — and must be refused (403, or 405
 the view does not take), with a message on the API, and change nothing; the lowest role that
 may do it is not refused (so the refusals are about the role, not a broken URL).
 
-The rules that live in services rather than in decorators (portal/services.py: only an owner
+The rules that live in services rather than in decorators (organizations/services.py: only an owner
 makes owners or touches an owner; api/services.py: a token has at most its creator's role;
 only an owner revokes an owner token) are tested one by one at the end, as is the original
 stack's API (/v1/), whose actions must never need less than their REST API counterparts.

@@ -23,8 +23,8 @@ from django.utils import timezone
 
 from api import services as api_services
 from broadcasts.models import Destination, Platform, Push, PushState
+from organizations import services as organization_services
 from organizations.models import Invitation, Membership, Organization, Role, User
-from portal import services as portal_services
 from recordings.models import Recording, RecordingState
 from rooms import credentials
 from rooms import services as room_services
@@ -113,7 +113,7 @@ def recordings_path(ome_path: str) -> Path:
 
 def build_org(prefix: str) -> Org:
     title = prefix.capitalize()
-    organization = portal_services.create_organization(
+    organization = organization_services.create_organization(
         name=f"{title} Broadcasting", owner=User.objects.create_user(email=f"owner@{prefix}.test")
     )
     organization.slug = f"{prefix}-broadcasting"
@@ -200,7 +200,7 @@ def build_org(prefix: str) -> Org:
     )
 
     invitation_tokens: list[str] = []
-    invitation = portal_services.invite_member(
+    invitation = organization_services.invite_member(
         actor=memberships[Role.OWNER],
         email=f"invitee@{prefix}.test",
         role=Role.STREAMER,
