@@ -1,7 +1,31 @@
-/* Small behaviours shared by the portal's pages: copy buttons, revealing a stream key,
-   confirmation prompts. */
+/* Small behaviours shared by the portal's pages: keeping a part of a page current by polling,
+   copy buttons, revealing a stream key, confirmation prompts. */
 (function () {
   "use strict";
+
+  /* Fetch `url`'s JSON every `every` ms (every `hiddenEvery` ms while the tab is hidden), the first
+     time after `firstAfter` ms, and hand each answer to `onData`. A failed request keeps what is
+     shown. `url` may be a function, for URLs that change. Returns { refresh } to fetch at once. */
+  function poll(url, onData, options) {
+    const every = options.every;
+    const hiddenEvery = options.hiddenEvery || every * 3;
+    async function refresh() {
+      try {
+        const target = typeof url === "function" ? url() : url;
+        const response = await fetch(target, { credentials: "same-origin", cache: "no-store" });
+        if (response.ok) onData(await response.json());
+      } catch (err) {
+        /* offline for a moment: keep the last state */
+      }
+    }
+    async function loop() {
+      await refresh();
+      setTimeout(loop, document.hidden ? hiddenEvery : every);
+    }
+    setTimeout(loop, options.firstAfter === undefined ? every : options.firstAfter);
+    return { refresh: refresh };
+  }
+  window.portalPoll = poll;
 
   function csrfToken() {
     const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);

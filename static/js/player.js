@@ -124,20 +124,10 @@
     }
   }
 
-  async function poll() {
-    try {
-      const response = await fetch(config.statusUrl, { credentials: "same-origin", cache: "no-store" });
-      if (response.ok) applyStatus(await response.json());
-    } catch (err) {
-      /* network hiccup: keep the current state */
-    }
-    setTimeout(poll, document.hidden ? POLL_MS * 3 : POLL_MS);
-  }
-
   if (typeof OvenPlayer === "undefined") {
     show("error", "The player could not load.");
     return;
   }
   OvenPlayer.debug(false);
-  poll();
+  window.portalPoll(config.statusUrl, applyStatus, { every: POLL_MS, firstAfter: 0 });
 })();

@@ -5,25 +5,13 @@
   if (!panel) return;
   let lastHtml = "";
 
-  async function refresh() {
-    try {
-      const response = await fetch(panel.dataset.panelUrl, { credentials: "same-origin", cache: "no-store" });
-      if (response.ok) {
-        const data = await response.json();
-        if (data.html !== lastHtml) {
-          panel.innerHTML = data.html;
-          lastHtml = data.html;
-        }
-      }
-    } catch (err) {
-      /* a network hiccup: keep what is shown */
+  function render(data) {
+    if (data.html !== lastHtml) {
+      panel.innerHTML = data.html;
+      lastHtml = data.html;
     }
   }
-
-  async function poll() {
-    await refresh();
-    setTimeout(poll, document.hidden ? 10000 : 3000);
-  }
+  const panelPoll = window.portalPoll(panel.dataset.panelUrl, render, { every: 3000, hiddenEvery: 10000 });
 
   panel.addEventListener("submit", async function (event) {
     const form = event.target.closest("form.js-recording");
@@ -45,8 +33,6 @@
     } catch (err) {
       window.alert("The portal could not be reached. Try again.");
     }
-    await refresh();
+    await panelPoll.refresh();
   });
-
-  setTimeout(poll, 3000);
 })();

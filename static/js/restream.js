@@ -50,20 +50,11 @@
     retry.hidden = status.state !== "error";
   }
 
-  async function poll() {
-    try {
-      const response = await fetch(panel.dataset.statusUrl, { credentials: "same-origin", cache: "no-store" });
-      if (response.ok) {
-        const data = await response.json();
-        data.destinations.forEach(function (status) {
-          const row = panel.querySelector('[data-destination="' + status.id + '"]');
-          if (row) render(row, status);
-        });
-      }
-    } catch (err) {
-      /* a network hiccup: keep what is shown */
-    }
-    setTimeout(poll, document.hidden ? 10000 : 2000);
+  function renderAll(data) {
+    data.destinations.forEach(function (status) {
+      const row = panel.querySelector('[data-destination="' + status.id + '"]');
+      if (row) render(row, status);
+    });
   }
 
   panel.addEventListener("submit", async function (event) {
@@ -93,5 +84,5 @@
     }
   });
 
-  setTimeout(poll, 1000);
+  window.portalPoll(panel.dataset.statusUrl, renderAll, { every: 2000, hiddenEvery: 10000, firstAfter: 1000 });
 })();

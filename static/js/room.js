@@ -15,14 +15,5 @@
     document.dispatchEvent(new CustomEvent("room-status", { detail: status }));
   }
 
-  async function poll() {
-    try {
-      const response = await fetch(holder.dataset.statusUrl, { credentials: "same-origin", cache: "no-store" });
-      if (response.ok) render(await response.json());
-    } catch (err) {
-      /* offline for a moment: keep the last state */
-    }
-    setTimeout(poll, document.hidden ? 10000 : 3000);
-  }
-  setTimeout(poll, 1500);
+  window.portalPoll(holder.dataset.statusUrl, render, { every: 3000, hiddenEvery: 10000, firstAfter: 1500 });
 })();
