@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import json
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -37,6 +36,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from broadcasts import services as broadcast_services
 from broadcasts.models import ACTIVE_PUSH_STATES, PUSH_STATE_AS_OME, Platform, Push, PushState
+from core import jsonbody
 from core.errors import PortalError
 from organizations.models import Organization
 from recordings import services as recording_services
@@ -160,7 +160,7 @@ def _body(request, where: str) -> dict:
     if not request.body.strip():
         return {}
     try:
-        body = json.loads(request.body)
+        body = jsonbody.loads(request.body)
     except ValueError:
         raise OmeApiError(400, f"Could not parse json context: [{where}]") from None
     return body if isinstance(body, dict) else {}

@@ -70,3 +70,4 @@ class SwaggerView(SpectacularSwaggerView):
     title = SCHEMA_SETTINGS["TITLE"]
     authentication_classes = []
     permission_classes = []
+    http_method_names = ["get", "head"]  # a page to read: OPTIONS has nothing to describe

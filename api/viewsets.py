@@ -15,7 +15,6 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.filters import OrderingFilter
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -35,6 +34,7 @@ from rooms.models import LiveSession, Room
 from . import filters, serializers
 from .authentication import BearerTokenAuthentication
 from .exceptions import api_exception_handler
+from .parsers import JSONParser
 from .permissions import TokenRole
 from .throttling import TokenRateThrottle
 

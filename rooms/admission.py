@@ -36,7 +36,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -46,6 +45,7 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit, urlunsplit
 from django.conf import settings
 from django.core.cache import cache
 
+from core import jsonbody
 from core.crypto import secret_digest
 from core.outage import CACHE_ERRORS, cache_optional, warn_once_in_a_while
 from core.queue import enqueue_on_commit
@@ -105,7 +105,10 @@ class StreamUrl:
 
     @classmethod
     def parse(cls, url: str) -> StreamUrl:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # an unclosed "[" or a bracketed host that is no IPv6 address
+            raise BadRequest(f"request.url is not a stream URL: {url[:200]!r}") from None
         if not parts.scheme or not parts.netloc:
             raise BadRequest(f"request.url is not a stream URL: {url[:200]!r}")
         segments = [unquote(segment) for segment in parts.path.split("/")[1:]]
@@ -166,7 +169,7 @@ def _parse_time(value: str) -> datetime:
 def parse(body: bytes) -> AdmissionRequest:
     """The admission request in `body`; unknown fields (newer OME versions add some) are ignored."""
     try:
-        data = json.loads(body)
+        data = jsonbody.loads(body)
     except ValueError as error:
         raise BadRequest(f"the body is not JSON: {error}") from None
     if not isinstance(data, dict):

@@ -155,7 +155,6 @@ def test_every_stream_url_gets_a_decision_or_a_reason(data, world, unthrottled, 
     check_decision(post(world, json.dumps(body).encode()), body)
 
 
-@pytest.mark.xfail(strict=True, reason="known failure: the URL parser raises ValueError, which is not caught (500)")
 @pytest.mark.parametrize("host", BROKEN_HOSTS)
 def test_a_stream_url_with_a_broken_ipv6_host_gets_a_reason(host, world, unthrottled, db):
     request = {"direction": "incoming", "protocol": "RTMP", "status": "opening", "time": _now()}

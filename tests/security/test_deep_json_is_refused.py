@@ -1,9 +1,7 @@
 """JSON nested deeper than Python's parser can follow gets a 400 with a message, not a 500.
 
 About a thousand `[` (2 KB) make `json.loads` raise RecursionError, which is not the ValueError
-the portal's parsers catch. Known failures, marked as such until fixed (then these tests pass,
-which fails them as strict xfails: remove the marks). The bad-input suites keep their JSON shallow
-so that this one known failure does not hide the others.
+parsers usually catch.
 """
 
 from __future__ import annotations
@@ -18,7 +16,6 @@ from . import probe
 
 SUITE = "bad input: deep JSON"
 DEEP = b"[" * 5000 + b"]" * 5000
-KNOWN = pytest.mark.xfail(strict=True, reason="known failure: json.loads raises RecursionError, not caught (500)")
 
 
 def _message(outcome: probe.Outcome) -> str:
@@ -26,14 +23,12 @@ def _message(outcome: probe.Outcome) -> str:
     return answer.get("detail") or answer.get("message") or answer.get("reason") or ""
 
 
-@KNOWN
 def test_the_rest_api_refuses_deep_json_with_a_message(world, unthrottled, db):
     token = probe.token_identity("A's owner token", world.a.tokens["owner"])
     outcome = probe.send(world, token, "POST", "/api/v1/rooms/", suite=SUITE, raw=DEEP)
     assert outcome.status == 400 and _message(outcome), outcome
 
 
-@KNOWN
 def test_the_original_api_refuses_deep_json_with_a_message(world, unthrottled, db):
     token = base64.b64encode(world.a.tokens["streamer"].encode()).decode()
     outcome = probe.send(
@@ -48,7 +43,6 @@ def test_the_original_api_refuses_deep_json_with_a_message(world, unthrottled, d
     assert outcome.status == 400 and _message(outcome), outcome
 
 
-@KNOWN
 def test_the_admission_webhook_refuses_signed_deep_json_with_a_reason(world, unthrottled, db):
     headers = {"HTTP_X_OME_SIGNATURE": ome_signature(DEEP), "REMOTE_ADDR": "10.0.0.2"}
     outcome = probe.send(world, probe.anonymous(), "POST", "/ome/admission", suite=SUITE, raw=DEEP, headers=headers)

@@ -115,7 +115,6 @@ def test_the_original_api_answers_every_request_in_omes_envelope_without_failing
     check_envelope(outcome)
 
 
-@pytest.mark.xfail(strict=True, reason="known failure: the URL parser raises ValueError, which is not caught (500)")
 @pytest.mark.parametrize("url", ["rtmp://[::1/app", "rtmp://[not-an-ip]/app"])
 def test_a_push_url_with_a_broken_ipv6_host_is_refused_with_a_message(url, world, unthrottled, db):
     body = json.dumps({"id": "p", "stream": {"name": "alpha-live"}, "url": url, "protocol": "rtmp"}).encode()

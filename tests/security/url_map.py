@@ -346,10 +346,7 @@ MAP: dict[str, Entry] = {
 # Server errors the suites found that are not about tenancy, left to be fixed: (URL, method) → what
 # happens. They are not reported as isolation failures; test_known_server_errors_are_still_there
 # fails as soon as one is fixed, so that it is taken off this list.
-KNOWN_SERVER_ERRORS: dict[tuple[str, str], str] = {
-    ("api:docs", "OPTIONS"): "drf-spectacular's SwaggerView answers OPTIONS with its HTML renderer and no "
-    "template name: TemplateDoesNotExist, 500",
-}
+KNOWN_SERVER_ERRORS: dict[tuple[str, str], str] = {}
 
 # Patterns covered by their namespace: every URL of Django admin, present and future.
 NAMESPACES: dict[str, Entry] = {"admin": STAFF_ONLY}
