@@ -31,7 +31,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ome_emulator.core import DEFAULT_WEBRTC_STREAM_DELAY  # noqa: E402
+from ome_emulator.settings import DEFAULT_WEBRTC_STREAM_DELAY  # noqa: E402
 from ome_emulator.testing import EmulatorProcess  # noqa: E402
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 

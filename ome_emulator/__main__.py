@@ -17,9 +17,10 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .core import DEFAULT_FILE_PATH, DEFAULT_INFO_PATH, DEFAULT_WEBRTC_STREAM_DELAY, Emulator, Settings
+from .core import Emulator
 from .llhls import build_signalling_app
 from .rest import build_api_app
+from .settings import DEFAULT_FILE_PATH, DEFAULT_INFO_PATH, DEFAULT_WEBRTC_STREAM_DELAY, Settings
 
 log = logging.getLogger("ome_emulator")
 

@@ -1,4 +1,4 @@
-"""The signalling port: WebRTC signalling (added by webrtc.py when present) and LL-HLS playlists.
+"""The signalling port: WebRTC signalling (webrtc.py) and LL-HLS playlists.
 
 OME serves LL-HLS on its signalling ports at `/{app}/{stream}/llhls.m3u8` and asks the
 admission webhook (`outgoing`, protocol `LLHLS`) on each playlist request: refused → 403,
@@ -9,14 +9,13 @@ player or the portal to see that the stream is offered, not real media.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from .core import Client, Emulator
-
-log = logging.getLogger("ome_emulator.llhls")
+from .core import Emulator
+from .webhooks import Client
+from .webrtc import setup_signalling
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 CORS = {"Access-Control-Allow-Origin": "*"}
@@ -35,14 +34,7 @@ def build_signalling_app(emulator: Emulator) -> web.Application:
     app["emulator"] = emulator
     app.router.add_get("/{app}/{stream}/llhls.m3u8", _playlist(emulator))
     app.router.add_get("/{app}/{stream}/{chunklist:chunklist_[^/]*\\.m3u8}", _chunklist(emulator))
-    try:
-        from . import webrtc  # written by the WebRTC helper; optional until it lands
-    except ModuleNotFoundError as error:
-        if error.name != f"{__package__}.webrtc":
-            raise
-        log.warning("ome_emulator.webrtc is not there yet: WebRTC signalling is off")
-    else:
-        webrtc.setup_signalling(app, emulator)
+    setup_signalling(app, emulator)
     return app
 
 

@@ -1,6 +1,7 @@
 """HTTP on the API port: OME's REST API v1 (same paths, envelopes and messages as OME 0.21.0)
 and, clearly apart under /emulator/, the control API that tests and the quick start use to make
-streams live, add viewers, break destinations and inspect the emulator.
+streams live, add viewers, break destinations and inspect the emulator (control.py checks its
+input and acts).
 
 Every /v1 answer is OME's envelope `{"message", "statusCode", "response"?}` with keys sorted as
 jsoncpp writes them; errors read `[HTTP] <text> (<status>)` (tests/ome_golden/rest-api.json).
@@ -18,7 +19,10 @@ from typing import Any
 
 from aiohttp import web
 
-from .core import ApiError, ControlError, Emulator, LiveStream
+from .control import Control
+from .core import Emulator
+from .errors import ApiError, ControlError
+from .streams import LiveStream
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -137,7 +141,7 @@ class OmeApi:
     def _stream(self, request: web.Request) -> LiveStream:
         self._app(request)
         name = request.match_info["stream"]
-        stream = self.emulator.streams.get(name)
+        stream = self.emulator.streams.by_name.get(name)
         if stream is None:
             # Output variants (room1_rtmp) are not input streams: 404 like OME.
             vhost, app = self.emulator.vhost, self.emulator.app
@@ -166,30 +170,30 @@ class OmeApi:
         emulator = self.emulator
         if action == "pushes" and request.method in ("GET", "POST"):
             body = await _body(request, where) if request.method == "POST" else {}
-            return envelope(emulator.list_pushes(body))
+            return envelope(emulator.pushes.listing(body))
         if action == "records" and request.method in ("GET", "POST"):
             body = await _body(request, where) if request.method == "POST" else {}
-            return envelope(emulator.list_records(body))
+            return envelope(emulator.records.listing(body))
         if request.method != "POST":
             raise ApiError(404, f"Could not find the action: [{where}:{action}]")
         body = await _body(request, where)
         if action == "startPush":
-            return envelope(emulator.start_push(body))
+            return envelope(emulator.pushes.start(body))
         if action == "stopPush":
-            emulator.stop_push(body)
+            emulator.pushes.stop(body)
             return envelope(with_response=False)
         if action == "startRecord":
-            return envelope(emulator.start_record(body))
+            return envelope(emulator.records.start(body))
         if action == "stopRecord":
-            return envelope(await emulator.stop_record(body))
+            return envelope(await emulator.records.stop(body))
         raise ApiError(404, f"Could not find the action: [{where}:{action}]")
 
     async def streams(self, request: web.Request) -> web.Response:
         self._app(request)
-        return envelope(list(self.emulator.streams))
+        return envelope(list(self.emulator.streams.by_name))
 
     async def stream(self, request: web.Request) -> web.Response:
-        return envelope(self.emulator.stream_info(self._stream(request)))
+        return envelope(self.emulator.streams.info(self._stream(request)))
 
     async def delete_stream(self, request: web.Request) -> web.Response:
         stream = self._stream(request)
@@ -215,7 +219,7 @@ class ControlApi:
     """/emulator/...: JSON in, JSON out, 4xx with {"error": ...} on bad input."""
 
     def __init__(self, emulator: Emulator):
-        self.emulator = emulator
+        self.control = Control(emulator)
 
     @staticmethod
     async def _json(request: web.Request) -> dict[str, Any]:
@@ -241,60 +245,60 @@ class ControlApi:
     async def publish(self, request: web.Request) -> web.Response:
         async def call() -> Any:
             data = await self._json(request)
-            return await self.emulator.publish(data.get("url"), data.get("client"), data.get("delay", 0))
+            return await self.control.publish(data.get("url"), data.get("client"), data.get("delay", 0))
 
         return await self._run(call)
 
     async def unpublish(self, request: web.Request) -> web.Response:
         async def call() -> Any:
             data = await self._json(request)
-            return await self.emulator.unpublish(data.get("stream"))
+            return await self.control.unpublish(data.get("stream"))
 
         return await self._run(call)
 
     async def play(self, request: web.Request) -> web.Response:
         async def call() -> Any:
             data = await self._json(request)
-            return await self.emulator.play(data.get("url"), data.get("client"))
+            return await self.control.play(data.get("url"), data.get("client"))
 
         return await self._run(call)
 
     async def stop_play(self, request: web.Request) -> web.Response:
         async def call() -> Any:
             data = await self._json(request)
-            return await self.emulator.stop_play(data.get("viewer"))
+            return await self.control.stop_play(data.get("viewer"))
 
         return await self._run(call)
 
     async def fail_destination(self, request: web.Request) -> web.Response:
         async def call() -> Any:
             data = await self._json(request)
-            return self.emulator.fail_destination(data.get("url"), data.get("message"))
+            return self.control.fail_destination(data.get("url"), data.get("message"))
 
         return await self._run(call)
 
     async def heal_destination(self, request: web.Request) -> web.Response:
         async def call() -> Any:
             data = await self._json(request)
-            return self.emulator.heal_destination(data.get("url"))
+            return self.control.heal_destination(data.get("url"))
 
         return await self._run(call)
 
     async def config(self, request: web.Request) -> web.Response:
         async def call() -> Any:
-            return self.emulator.configure(await self._json(request))
+            return self.control.configure(await self._json(request))
 
         return await self._run(call)
 
     async def reset(self, request: web.Request) -> web.Response:
         async def call() -> Any:
-            return await self.emulator.reset()
+            return await self.control.reset()
 
         return await self._run(call)
 
     async def state(self, request: web.Request) -> web.Response:
         async def call() -> Any:
-            return self.emulator.state()
+            return self.control.state()
 
         return await self._run(call)
 

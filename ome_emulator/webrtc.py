@@ -16,7 +16,7 @@ packetize as they are. Decoding and re-encoding 640x480 video per player would c
 core per viewer; the pass-through costs next to nothing. A new player gets a keyframe by a PLI sent to the
 publisher; players' own PLIs are forwarded too.
 
-Streams that have no WebRTC publisher here (RTMP/SRT inputs, which the core simulates without media) are played
+Streams that have no WebRTC publisher here (RTMP/SRT inputs, which the control API simulates without media) are played
 as an H264 test pattern, encoded once per stream while someone watches, so players of such rooms show a picture.
 
 The stream is listed (`emulator.add_stream`, not playable) as soon as the publisher's answer arrives, like OME, which
@@ -62,7 +62,8 @@ from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
 from aiortc.sdp import SessionDescription, candidate_from_sdp
 
-from .core import Client, StreamExists
+from .streams import StreamExists
+from .webhooks import Client
 
 logger = logging.getLogger("ome_emulator.webrtc")
 
