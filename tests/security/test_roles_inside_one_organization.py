@@ -164,7 +164,7 @@ def test_the_original_api_needs_the_same_role_as_the_rest_api(action, world, mem
     role = view_class.roles.get(rest_action, Role.STREAMER)
     a = world.a
     bodies = {
-        "startPush": {"id": "p1", "stream": {"name": a.room.public_id}, "url": "rtmp://203.0.113.9/app"},
+        "startPush": {"id": "p1", "stream": {"name": a.room.public_id}, "url": "rtmp://live.example.com/app"},
         "stopPush": {"id": a.push.external_id},
         "startRecord": {"id": "r1", "stream": {"name": a.room.public_id}},
         "stopRecord": {"id": a.running_recording.external_id},

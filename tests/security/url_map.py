@@ -210,6 +210,10 @@ MAP: dict[str, Entry] = {
         ]
     ),
     "healthz": open_to_anyone("the load balancer's health check: says ok or unavailable, nothing else"),
+    "metrics": open_to_anyone(
+        "operators' Prometheus figures: totals across the site, no organization's rows or secrets "
+        "(internal network only, METRICS_TOKEN when set)"
+    ),
     "ome_admission": Entry(
         OF_A,
         "OME's admission webhook: authenticated by OME's HMAC signature, not by a member or a token; "
@@ -284,6 +288,7 @@ MAP: dict[str, Entry] = {
         ]
     ),
     # Django admin: the staff's sign-in page and sign-out; every other admin URL is STAFF_ONLY
+    "admin/login/": open_to_anyone("the admin's sign-in page, served under the portal's sign-in limits"),
     "admin:login": open_to_anyone("the admin's sign-in page (non-staff members are told they are not staff)"),
     "admin:logout": open_to_anyone("signs the caller out"),
     # API tokens page
