@@ -24,10 +24,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import psycopg
 import pytest
-from django.conf import settings
 
+from ..databases import fresh_database
 from .stackfile import (
     DOCKER_DIR,
     OPERATOR_ENV,
@@ -62,22 +61,8 @@ def web_environment(stack):
 @pytest.fixture(scope="module")
 def database_url():
     """A fresh database on the test PostgreSQL server, dropped afterwards."""
-    db = settings.DATABASES["default"]
-    assert db["ENGINE"].endswith("postgresql"), "these tests need PostgreSQL (DATABASE_URL)"
-    name = f"{db['NAME']}_deploy_probe"[:63]
-    server = {
-        "host": db["HOST"] or "127.0.0.1",
-        "port": db["PORT"] or 5432,
-        "user": db["USER"],
-        "password": db["PASSWORD"],
-    }
-    with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
-    yield f"postgres://{db['USER']}{password}@{server['host']}:{server['port']}/{name}"
-    with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database("deploy_probe") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

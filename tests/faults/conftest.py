@@ -17,10 +17,9 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 
-import psycopg
 import pytest
-from django.conf import settings
 
+from ..databases import fresh_database
 from .processes import FaultStack
 
 
@@ -32,22 +31,8 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def fault_database_url():
-    db = settings.DATABASES["default"]
-    assert db["ENGINE"].endswith("postgresql"), "fault tests need PostgreSQL (DATABASE_URL)"
-    name = f"{db['NAME']}_faults"[:63]
-    server = {
-        "host": db["HOST"] or "127.0.0.1",
-        "port": db["PORT"] or 5432,
-        "user": db["USER"],
-        "password": db["PASSWORD"],
-    }
-    with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
-    yield f"postgres://{db['USER']}{password}@{server['host']}:{server['port']}/{name}"
-    with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database("faults") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,6 @@ from __future__ import annotations
 import base64
 import json
 
-import pytest
-
 from ..admission_helpers import ome_signature
 from . import probe
 
