@@ -143,11 +143,11 @@ def upload_recording(*, recording_id: int) -> str:
     if not outcomes.upload_started(recording_id=recording_id, until=until):
         return "not due"  # done, deleted, another worker has it, or its next try is later
     recording = Recording.objects.select_related("room").get(pk=recording_id)
-    if not recording.storage_key:
-        # Kept from the first try on: a retry replaces its own unfinished object, a deletion finds it.
-        recording.storage_key = storage.new_storage_key(recording)
-        Recording.objects.filter(pk=recording_id).update(storage_key=recording.storage_key)
     try:
+        if not recording.storage_key:
+            # Kept from the first try on: a retry replaces its own unfinished object, a deletion finds it.
+            recording.storage_key = _new_key(recording)
+            Recording.objects.filter(pk=recording_id).update(storage_key=recording.storage_key)
         name, digests = store_file(recording, key=recording.storage_key)
     except FileMissing:
         logger.warning(
@@ -184,9 +184,8 @@ def move_to_storage(recording: Recording) -> str:
     Safe to interrupt at any point and to run again: the recording points at the bucket only once
     the copy is verified, and the local file is removed only after that.
     """
-    key = storage.new_storage_key(recording)
     try:
-        name, digests = store_file(recording, key=key)
+        name, digests = store_file(recording, key=_new_key(recording))
     except FileMissing:
         return "missing"
     except UploadFailed as failure:
@@ -228,6 +227,13 @@ def movable_recordings():
         .select_related("room")
         .order_by("created_at", "pk")
     )
+
+
+def _new_key(recording: Recording) -> str:
+    try:
+        return storage.new_storage_key(recording)
+    except STORAGE_ERRORS as error:
+        raise UploadFailed(f"The recordings bucket could not be reached ({error}).") from error
 
 
 def _retry_message(message: str, wait: timedelta) -> str:

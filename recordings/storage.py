@@ -77,8 +77,19 @@ def archive() -> Storage:
     return storages["recordings"]
 
 
-def new_storage_key(recording) -> str:
-    """Where a recording's file goes in the bucket: by organization and room for the operators,
-    under a random part nobody can derive from ids or names they know."""
+def _key_prefix(recording) -> str:
     room = recording.room
-    return f"org-{room.organization_id}/{room.public_id}/{secrets.token_hex(16)}/{recording.file_name}"
+    return f"org-{room.organization_id}/{room.public_id}/{recording.ome_id}/"
+
+
+def new_storage_key(recording) -> str:
+    """Where a recording's file goes in the bucket: by organization, room and recording for the
+    operators, under a random part nobody can derive from ids or names they know.
+
+    An object an interrupted upload left for this recording is reused (and overwritten), so that
+    trying again leaves nothing behind in the bucket.
+    """
+    prefix = _key_prefix(recording)
+    leftovers, _ = archive().listdir(prefix)
+    random_part = sorted(leftovers)[0] if leftovers else secrets.token_hex(16)
+    return f"{prefix}{random_part}/{recording.file_name}"
