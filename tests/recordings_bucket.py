@@ -6,7 +6,7 @@
   (RECORDINGS_STORAGE=s3 with the bucket, region, endpoint URL and credentials, 5 MB parts, quick
   upload retries). Import both into a test module to use them.
 - `CorruptingProxy`: a TCP proxy in front of the server that flips one byte of the first
-  uploads' bodies on their way: a copy in the bucket that is not the file.
+  uploads' bodies on their way (a copy in the bucket that is not the file), or slows them down.
 """
 
 from __future__ import annotations
@@ -139,10 +139,12 @@ def bucket(s3_server, settings):
 
 class CorruptingProxy:
     """127.0.0.1:port → the S3 server; flips byte 200 of the body of the first `uploads` PUTs of
-    recordings' objects (keys under org-...), then passes everything through unchanged."""
+    recordings' objects (keys under org-...), then passes everything through unchanged. With
+    `delay`, each chunk on its way to the server waits that long first (a slow link)."""
 
-    def __init__(self, server: S3Server, *, uploads: int = 1):
+    def __init__(self, server: S3Server, *, uploads: int = 1, delay: float = 0.0):
         self.server = server
+        self.delay = delay
         self.remaining = uploads
         self.corrupted = 0
         self._lock = threading.Lock()
@@ -173,6 +175,8 @@ class CorruptingProxy:
         state = {"buffer": b"", "body_at": None}
         try:
             while data := source.recv(65536):
+                if to_server and self.delay:
+                    time.sleep(self.delay)
                 target.sendall(self._corrupt(data, state) if to_server else data)
         except OSError:
             pass

@@ -7,11 +7,17 @@ nobody else does; deleting and expiring recordings deletes their objects."""
 from __future__ import annotations
 
 import hashlib
+import io
+import logging
+import os
 import re
 import signal
+import subprocess
+import sys
 import time
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -20,12 +26,13 @@ from django.db.models.signals import post_save
 from django.utils import timezone
 
 from ome.reconcile import reconcile
+from portal.redaction import RedactSecrets
 from recordings import files, services, tasks
 from recordings.models import Recording, RecordingState
 from recordings.storage import local_path
 
 from .api.conftest import make_token
-from .recordings_bucket import CorruptingProxy, use_bucket
+from .recordings_bucket import ACCESS_KEY_ID, SECRET_ACCESS_KEY, CorruptingProxy, use_bucket
 
 # Tasks are queued on commit, as in production (they run at once here: Celery is eager).
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -289,3 +296,61 @@ def test_a_recording_stored_in_the_bucket_is_listed_with_its_state_and_download_
     api = make_token(team.organization, "streamer").client()
     item = api.get(f"/api/v1/recordings/{recording.pk}/").json()
     assert item["state"] == "finished" and item["download_url"].endswith(f"/api/v1/recordings/{recording.pk}/file/")
+
+
+def test_the_buckets_credentials_and_url_signatures_never_reach_a_log_line(bucket, room, client, streamer_client):
+    logged = io.StringIO()
+    handler = logging.StreamHandler(logged)
+    handler.addFilter(RedactSecrets())
+    loggers = [logging.getLogger(name) for name in ("botocore", "boto3", "s3transfer", "urllib3", "recordings")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:  # as talkative as they get
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
+    try:
+        recording = finished_by_ome(room, b"v" * 6000)
+        url = streamer_client.get(_file_url(recording))["Location"]
+        logging.getLogger("recordings").warning("redirected to %s", url)
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+    text = logged.getvalue()
+    assert "Signature=" in text and "Credential=" in text, "boto3 logged its signed requests"
+    signature = parse_qs(urlsplit(url).query)["X-Amz-Signature"][0]
+    for secret in (ACCESS_KEY_ID, SECRET_ACCESS_KEY, signature):
+        assert secret not in text
+
+
+def test_the_bucket_settings_secrets_are_masked_wherever_they_appear():
+    probe = (
+        "import django; django.setup()\n"
+        "from portal.redaction import redact\n"
+        f"print(redact('key id {ACCESS_KEY_ID}, secret {SECRET_ACCESS_KEY} in a message'))\n"
+    )
+    env = {
+        **os.environ,
+        "RECORDINGS_STORAGE": "s3",
+        "RECORDINGS_S3_BUCKET": "some-bucket",
+        "RECORDINGS_S3_ACCESS_KEY_ID": ACCESS_KEY_ID,
+        "RECORDINGS_S3_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+    }
+    result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "key id ***, secret *** in a message"
+
+
+@pytest.mark.parametrize(
+    ("environment", "message"),
+    [
+        ({"RECORDINGS_STORAGE": "s3"}, "RECORDINGS_STORAGE=s3 needs RECORDINGS_S3_BUCKET"),
+        ({"RECORDINGS_STORAGE": "nfs"}, "RECORDINGS_STORAGE must be local or s3"),
+        ({"RECORDINGS_STORAGE": "s3", "RECORDINGS_S3_BUCKET": "b", "RECORDINGS_S3_PART_MB": "1"}, "at least 5"),
+    ],
+)
+def test_a_bucket_set_up_wrong_stops_the_portal_with_a_message(environment, message):
+    env = {**os.environ, **environment}
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0 and message in result.stderr
