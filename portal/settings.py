@@ -241,6 +241,8 @@ RECORDINGS_S3_ACCESS_KEY_ID = env("RECORDINGS_S3_ACCESS_KEY_ID", default="") or 
 RECORDINGS_S3_SECRET_ACCESS_KEY = env("RECORDINGS_S3_SECRET_ACCESS_KEY", default="") or None
 # Lifetime of the presigned URLs members play and download with (checked by the portal first).
 RECORDINGS_S3_URL_SECONDS = env.int("RECORDINGS_S3_URL_SECONDS", default=900)
+if not 1 <= RECORDINGS_S3_URL_SECONDS <= 604800:
+    raise ImproperlyConfigured("RECORDINGS_S3_URL_SECONDS must be between 1 and 604800 (S3's 7 days).")
 # Files from this size on are uploaded in parts of this size (S3's minimum part is 5 MB).
 RECORDINGS_S3_PART_MB = env.int("RECORDINGS_S3_PART_MB", default=16)
 if RECORDINGS_S3_PART_MB < 5:

@@ -346,6 +346,7 @@ def test_the_bucket_settings_secrets_are_masked_wherever_they_appear():
         ({"RECORDINGS_STORAGE": "s3"}, "RECORDINGS_STORAGE=s3 needs RECORDINGS_S3_BUCKET"),
         ({"RECORDINGS_STORAGE": "nfs"}, "RECORDINGS_STORAGE must be local or s3"),
         ({"RECORDINGS_STORAGE": "s3", "RECORDINGS_S3_BUCKET": "b", "RECORDINGS_S3_PART_MB": "1"}, "at least 5"),
+        ({"RECORDINGS_S3_URL_SECONDS": "864000"}, "between 1 and 604800"),
     ],
 )
 def test_a_bucket_set_up_wrong_stops_the_portal_with_a_message(environment, message):
