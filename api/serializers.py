@@ -252,6 +252,7 @@ class RecordingSerializer(serializers.ModelSerializer):
             "external_id",
             "state",
             "error_message",
+            "upload_error",
             "file_name",
             "size_bytes",
             "duration_ms",

@@ -117,6 +117,7 @@ RECORDING_EXAMPLE = {
     "external_id": "",
     "state": "finished",
     "error_message": "",
+    "upload_error": "",
     "file_name": "rec-3f2a_20260105100300_20260105110300.mp4",
     "size_bytes": 734003200,
     "duration_ms": 3600000,
@@ -443,10 +444,13 @@ class RecordingViewSet(
     @extend_schema(
         summary="Download a finished recording",
         description="The media file, with HTTP Range (206) so players can seek and downloads resume. "
-        "`?download=1` asks the browser to save it.",
+        "`?download=1` asks the browser to save it. With recordings in object storage, a redirect (302) "
+        "to a presigned URL of the file that expires after RECORDINGS_S3_URL_SECONDS; follow it without "
+        "this API's Authorization header (the storage serves ranges too).",
         responses={
             (200, "application/octet-stream"): OpenApiTypes.BINARY,
             (206, "application/octet-stream"): OpenApiTypes.BINARY,
+            302: OpenApiResponse(description="Stored in the recordings bucket: its presigned URL in Location."),
             404: OpenApiResponse(description="Not finished, or the file is missing."),
             416: OpenApiResponse(description="Range not satisfiable."),
         },

@@ -2,7 +2,7 @@
 # Entrypoint of the portal image: one image, one role per stack service.
 #
 #   entrypoint.sh web        gunicorn (portal.wsgi) on PORT, once the database is migrated
-#   entrypoint.sh worker     Celery worker
+#   entrypoint.sh worker     Celery worker (`worker --queues recordings`: the recordings worker, next to OME's volume)
 #   entrypoint.sh beat       Celery beat (the stack runs exactly one)
 #   entrypoint.sh migrate    apply migrations once per deploy (the stack's one-shot `migrate` service)
 #   entrypoint.sh manage ... any manage.py command, e.g. `manage createsuperuser` (also /usr/local/bin/manage)
@@ -24,6 +24,13 @@ if [ -z "${DATABASE_URL:-}" ] && [ -n "${POSTGRES_PASSWORD:-}" ]; then
 	password=$(python -c 'import os, urllib.parse; print(urllib.parse.quote(os.environ["POSTGRES_PASSWORD"], safe=""))')
 	DATABASE_URL="postgres://${POSTGRES_USER:-portal}:${password}@${POSTGRES_HOST:-postgres}:${POSTGRES_PORT:-5432}/${POSTGRES_DB:-portal}"
 	export DATABASE_URL
+fi
+# The three-node layout (docs/deploy.md): encoders reach OME's node under a name of its own, which
+# the room pages show in the RTMP and SRT URLs.
+if [ -n "${INGEST_DOMAIN:-}" ]; then
+	OME_RTMP_URL="rtmp://${INGEST_DOMAIN}:1935"
+	OME_SRT_URL="srt://${INGEST_DOMAIN}:9999"
+	export OME_RTMP_URL OME_SRT_URL
 fi
 # The stack passes optional settings through even when empty; unset, they take the portal's default.
 [ -n "${DATABASE_URL:-}" ] || unset DATABASE_URL

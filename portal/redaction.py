@@ -131,6 +131,8 @@ def _secret_settings() -> tuple[str, ...]:
         getattr(settings, "OME_API_TOKEN", ""),
         getattr(settings, "OME_WEBHOOK_SECRET", ""),
         getattr(settings, "EMAIL_HOST_PASSWORD", ""),
+        getattr(settings, "RECORDINGS_S3_ACCESS_KEY_ID", ""),
+        getattr(settings, "RECORDINGS_S3_SECRET_ACCESS_KEY", ""),
         database.get("PASSWORD", ""),
         *getattr(settings, "FIELD_ENCRYPTION_KEYS", []),
     ]

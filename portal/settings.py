@@ -218,6 +218,43 @@ OME_RETRY_MAX_ATTEMPTS = env.int("OME_RETRY_MAX_ATTEMPTS", default=10)
 # that prefix onto RECORDINGS_DIR, the same folder as mounted into the portal.
 OME_RECORDINGS_DIR = env("OME_RECORDINGS_DIR", default="")
 RECORDINGS_DIR = env.path("RECORDINGS_DIR", default=BASE_DIR / "var" / "recordings")
+# Where finished recordings are kept and served from: "local" (RECORDINGS_DIR, the folder OME
+# writes into; web and workers must run next to it) or "s3" (an S3-compatible bucket: the
+# recordings worker on OME's node uploads, verifies and removes the local copy; members get
+# short-lived presigned URLs; web and the other workers run on any node). docs/deploy.md.
+RECORDINGS_STORAGE = env("RECORDINGS_STORAGE", default="local")
+if RECORDINGS_STORAGE not in ("local", "s3"):
+    raise ImproperlyConfigured(f"RECORDINGS_STORAGE must be local or s3, not {RECORDINGS_STORAGE!r}.")
+RECORDINGS_S3_BUCKET = env("RECORDINGS_S3_BUCKET", default="")
+if RECORDINGS_STORAGE == "s3" and not RECORDINGS_S3_BUCKET:
+    raise ImproperlyConfigured("RECORDINGS_STORAGE=s3 needs RECORDINGS_S3_BUCKET (a private bucket).")
+RECORDINGS_S3_REGION = env("RECORDINGS_S3_REGION", default="") or None
+STORAGES["recordings"] = {  # recordings/storage.py
+    "BACKEND": "recordings.bucket.RecordingsBucket"
+    if RECORDINGS_STORAGE == "s3"
+    else "recordings.storage.RecordingsFolder"
+}
+# Empty: AWS S3. MinIO, Backblaze B2, Cloudflare R2, Wasabi ...: their S3 endpoint URL.
+RECORDINGS_S3_ENDPOINT_URL = env("RECORDINGS_S3_ENDPOINT_URL", default="") or None
+# Empty: boto3's own lookup (an instance or task role, ~/.aws); never logged (portal/redaction.py).
+RECORDINGS_S3_ACCESS_KEY_ID = env("RECORDINGS_S3_ACCESS_KEY_ID", default="") or None
+RECORDINGS_S3_SECRET_ACCESS_KEY = env("RECORDINGS_S3_SECRET_ACCESS_KEY", default="") or None
+# Lifetime of the presigned URLs members play and download with (checked by the portal first).
+RECORDINGS_S3_URL_SECONDS = env.int("RECORDINGS_S3_URL_SECONDS", default=900)
+if not 1 <= RECORDINGS_S3_URL_SECONDS <= 604800:
+    raise ImproperlyConfigured("RECORDINGS_S3_URL_SECONDS must be between 1 and 604800 (S3's 7 days).")
+# Files from this size on are uploaded in parts of this size (S3's minimum part is 5 MB).
+RECORDINGS_S3_PART_MB = env.int("RECORDINGS_S3_PART_MB", default=16)
+if RECORDINGS_S3_PART_MB < 5:
+    raise ImproperlyConfigured("RECORDINGS_S3_PART_MB must be at least 5 (S3's smallest part).")
+# A failed upload is tried again after BASE seconds, doubling up to MAX, for as long as it fails
+# (the local file stays until an upload is verified). One try may take UPLOAD_TIME_LIMIT seconds.
+RECORDINGS_UPLOAD_RETRY_SECONDS = env.float("RECORDINGS_UPLOAD_RETRY_SECONDS", default=30.0)
+RECORDINGS_UPLOAD_RETRY_MAX_SECONDS = env.float("RECORDINGS_UPLOAD_RETRY_MAX_SECONDS", default=1800.0)
+RECORDINGS_UPLOAD_TIME_LIMIT = env.int("RECORDINGS_UPLOAD_TIME_LIMIT", default=3600)
+# The Celery queue of the tasks that need RECORDINGS_DIR when RECORDINGS_STORAGE=s3: only the
+# recordings worker, next to OME's volume, consumes it (docker/stack.yml's recordings-worker).
+RECORDINGS_QUEUE = env("RECORDINGS_QUEUE", default="recordings")
 RECONCILE_SECONDS = env.float("RECONCILE_SECONDS", default=5.0)
 # Streams whose statistics each reconcile pass reads (round robin) to correct viewer counts:
 # every live room is read within ceil(live rooms / this) passes (1,000 rooms: 10 passes, 50 s).
@@ -284,6 +321,17 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": 5,
 }
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+# With RECORDINGS_STORAGE=s3 only the recordings worker has RECORDINGS_DIR: the tasks that read
+# or write it go to its queue. With local storage every worker has the folder (one queue).
+RECORDINGS_FOLDER_TASKS = [
+    "recordings.tasks.upload_recording_task",
+    "recordings.tasks.finish_recording_task",
+    "recordings.tasks.delete_local_files_task",
+    "recordings.reconcile.settle_recording_task",
+]
+CELERY_TASK_ROUTES = (
+    {name: {"queue": RECORDINGS_QUEUE} for name in RECORDINGS_FOLDER_TASKS} if RECORDINGS_STORAGE == "s3" else {}
+)
 CELERY_BEAT_SCHEDULE = {
     "reconcile-ome": {"task": "portal.tasks.reconcile", "schedule": RECONCILE_SECONDS},
     "requeue-stale-pushes": {
@@ -295,6 +343,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": REQUEST_REQUEUE_SECONDS / 4,
     },
     "delete-expired-recordings": {"task": "recordings.tasks.delete_expired_recordings", "schedule": 3600.0},
+    "requeue-recording-uploads": {
+        "task": "recordings.tasks.requeue_uploads",
+        "schedule": max(5.0, min(RECORDINGS_UPLOAD_RETRY_SECONDS, 60.0)),
+    },
 }
 
 # Proxies in front of the portal that append the client's address to X-Forwarded-For (Traefik in
@@ -378,6 +430,11 @@ LOGGING = {
         "django": {"handlers": ["mail_admins"], "level": "INFO"},
         "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "WARNING"},
+        # boto3's debug output is every request's headers: signatures and credentials (masked
+        # anyway), nothing an operator needs from the portal's log.
+        "botocore": {"level": "INFO"},
+        "boto3": {"level": "INFO"},
+        "s3transfer": {"level": "INFO"},
     },
 }
 # Error reports (the ADMINS email, DEBUG pages): Django's cleansing plus URLs, GET parameters and

@@ -7,7 +7,7 @@ from .models import ACTIVE_RECORDING_STATES, Recording
 @admin.register(Recording)
 class RecordingAdmin(admin.ModelAdmin):
     list_display = ["ome_id", "room", "organization", "state", "duration_ms", "size_bytes", "created_at", "finished_at"]
-    list_filter = ["state", "created_at"]
+    list_filter = ["state", "interrupted", "created_at"]
     search_fields = ["ome_id", "file_path", "room__public_id", "room__organization__name"]
     list_select_related = ["room__organization"]
     date_hierarchy = "created_at"
@@ -20,6 +20,12 @@ class RecordingAdmin(admin.ModelAdmin):
         "info_path",
         "size_bytes",
         "duration_ms",
+        "storage_key",
+        "checksum_sha256",
+        "interrupted",
+        "upload_attempts",
+        "upload_error",
+        "upload_retry_at",
         "requested_by",
         "created_at",
         "started_at",

@@ -1,5 +1,9 @@
 """Recordings' files: what an organization's recordings weigh, deleting a recording with its
-files, and the retention clean-up."""
+files, and the retention clean-up.
+
+With a bucket (RECORDINGS_STORAGE=s3) what a recording weighs is what its object holds (the
+size verified after the upload), and a deleted recording's object and local leftovers are
+removed by workers (recordings.tasks.queue_file_deletion, from the post_delete receiver)."""
 
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 
 def storage_used_bytes(organization) -> int:
-    recordings = Recording.objects.for_organization(organization).with_files()
+    recordings = Recording.objects.for_organization(organization).using_storage()
     return recordings.aggregate(total=Sum("size_bytes"))["total"] or 0
 
 
@@ -32,7 +36,8 @@ def delete_recording(*, recording: Recording) -> None:
 
 
 def delete_files(recording: Recording) -> None:
-    """Remove a recording's media and info files; runs whenever a row goes, room deletions included."""
+    """Remove a recording's media and info files from the recordings folder (local storage); runs
+    whenever a row goes, room deletions included."""
     for path in (recording.file_path, recording.info_path):
         if not path or "${" in path:
             continue

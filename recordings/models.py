@@ -16,7 +16,10 @@ class RecordingState(models.TextChoices):
     WAITING = "waiting", "Waiting for the stream"
     RECORDING = "recording", "Recording"
     STOPPING = "stopping", "Finishing"
-    FINISHED = "finished", "Finished"
+    # RECORDINGS_STORAGE=s3: the file is complete and on its way into the bucket (kept on OME's
+    # node until the bucket's copy is verified); then Ready (or Interrupted).
+    UPLOADING = "uploading", "Uploading"
+    FINISHED = "finished", "Ready"
     # OME died while recording: the row keeps whatever file OME had written until then.
     INTERRUPTED = "interrupted", "Interrupted"
     ERROR = "error", "Error"
@@ -31,6 +34,8 @@ ACTIVE_RECORDING_STATES = (
 STOPPABLE_RECORDING_STATES = (RecordingState.REQUESTED, RecordingState.WAITING, RecordingState.RECORDING)
 # Recordings that may have a file on disk: they count against the quota and can be downloaded.
 RECORDING_STATES_WITH_FILES = (RecordingState.FINISHED, RecordingState.INTERRUPTED)
+# ... and those whose file is complete, wherever it is: what OME and the reconcile loop no longer change.
+RECORDING_STATES_WITH_COMPLETE_FILES = (*RECORDING_STATES_WITH_FILES, RecordingState.UPLOADING)
 
 # OME's record states, and what they mean for a recording the portal asked for (a finished record
 # leaves OME's list; its info file says how it ended) ...
@@ -46,6 +51,7 @@ RECORD_STATE_AS_OME = {
     RecordingState.WAITING: "ready",
     RecordingState.RECORDING: "recording",
     RecordingState.STOPPING: "stopping",
+    RecordingState.UPLOADING: "stopped",
     RecordingState.FINISHED: "stopped",
     RecordingState.INTERRUPTED: "error",
     RecordingState.ERROR: "error",
@@ -61,6 +67,10 @@ class RecordingQuerySet(TenantQuerySet):
 
     def with_files(self):
         return self.filter(state__in=RECORDING_STATES_WITH_FILES)
+
+    def using_storage(self):
+        """What takes room in the recordings storage (uploads in progress included: they soon do)."""
+        return self.filter(state__in=RECORDING_STATES_WITH_COMPLETE_FILES)
 
 
 def new_record_id() -> str:
@@ -84,6 +94,18 @@ class Recording(models.Model):
     file_path = models.CharField(max_length=1000, blank=True, help_text="As OME wrote it.")
     info_path = models.CharField(max_length=1000, blank=True, help_text="OME's info XML about the file.")
     size_bytes = models.BigIntegerField(default=0)
+    # RECORDINGS_STORAGE=s3 (recordings.archive): the object the file went into, under a random
+    # part of the name nobody can guess from ids; empty while the file is in OME's folder.
+    storage_key = models.CharField(max_length=1000, blank=True, help_text="The file's name in the recordings storage.")
+    checksum_sha256 = models.CharField(max_length=64, blank=True, help_text="Of the file, checked after uploading.")
+    interrupted = models.BooleanField(
+        default=False, help_text="OME stopped while recording: the file was never finalized."
+    )
+    upload_attempts = models.PositiveIntegerField(default=0)
+    upload_error = models.CharField(max_length=500, blank=True)
+    # When the sweep (recordings.tasks.requeue_uploads) may hand the upload to a worker (again):
+    # after a failure, the backoff; while a worker uploads, the end of its time limit.
+    upload_retry_at = models.DateTimeField(null=True, blank=True, db_index=True)
     duration_ms = models.BigIntegerField(default=0)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -123,6 +145,10 @@ class Recording(models.Model):
     def is_downloadable(self) -> bool:
         """Finished, or interrupted with the file OME left (never finalized: it may not play)."""
         return self.state in RECORDING_STATES_WITH_FILES and bool(self.file_path) and "${" not in self.file_path
+
+    @property
+    def is_uploading(self) -> bool:
+        return self.state == RecordingState.UPLOADING
 
     @property
     def file_name(self) -> str:

@@ -1,6 +1,6 @@
 """Reactions to rooms going live and offline (rooms announces, recordings reacts)."""
 
-from . import files, services
+from . import files, services, storage, tasks
 
 
 def start_auto_recording(sender, room, session, **kwargs) -> None:
@@ -12,4 +12,7 @@ def stop_recordings(sender, room, session, **kwargs) -> None:
 
 
 def delete_files(sender, instance, **kwargs) -> None:
-    files.delete_files(instance)
+    if storage.uses_bucket():
+        tasks.queue_file_deletion(instance)  # the object, and the folder's leftovers where the folder is
+    else:
+        files.delete_files(instance)

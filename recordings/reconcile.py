@@ -6,21 +6,29 @@
 - One waiting for its stream that OME forgot (a restart) is registered again; one that was
   recording when OME crashed or restarted is marked interrupted with the file OME left, and
   recording starts again in a new file while the room is live (or reconnecting).
+
+Judging a record OME no longer lists needs the recordings folder (its info file, its leftover).
+With local storage the loop does it at once; with a bucket the folder is only on the recordings
+worker, so `settle_recording_task` does it there (and hands the finished file to the upload).
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
+from celery import shared_task
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
 from django.utils import timezone
 
+from core.queue import enqueue
 from ome.client import OmeClient, OmeError
 from ome.reconcile import OmeSnapshot
 
-from . import outcomes, services
+from . import outcomes, services, storage
 from .models import Recording, RecordingState
-from .tasks import start_recording_task, stop_recording_task
+from .tasks import queue_upload, start_recording_task, stop_recording_task
 
 logger = logging.getLogger(__name__)
 RECORD_ID_PREFIX = "rec-"
@@ -33,8 +41,9 @@ UPDATED_FIELDS = [
     "started_at",
     "finished_at",
     "updated_at",
+    "interrupted",
+    "upload_retry_at",
 ]
-INTERRUPTED = "The media server stopped recording unexpectedly (it may have restarted)."
 
 
 def reconcile_recordings(snapshot: OmeSnapshot) -> None:
@@ -44,10 +53,10 @@ def reconcile_recordings(snapshot: OmeSnapshot) -> None:
         ).select_related("room")
     )
     now = timezone.now()
-    finish_deadline = now - timedelta(seconds=outcomes.FINISH_GRACE_SECONDS)
     changed: list[Recording] = []
     to_register: list[int] = []
     to_stop: list[int] = []
+    to_settle: list[int] = []
     interrupted: list[Recording] = []
     for recording in recordings:
         if recording.updated_at > snapshot.taken_at:
@@ -67,15 +76,12 @@ def reconcile_recordings(snapshot: OmeSnapshot) -> None:
             continue
         if recording.state == RecordingState.WAITING:
             to_register.append(recording.pk)
-        elif outcomes.finish_from_info_file(recording):
+        elif storage.uses_bucket():
+            to_settle.append(recording.pk)  # on the recordings worker, next to the folder
+        elif outcomes.settle_vanished(recording, now=now):
             changed.append(recording)
-        elif recording.state == RecordingState.RECORDING:
-            outcomes.mark_interrupted(recording, now=now)  # OME crashed or restarted mid-recording
-            changed.append(recording)
-            interrupted.append(recording)
-        elif recording.updated_at < finish_deadline:
-            recording.state, recording.error_message = RecordingState.ERROR, INTERRUPTED
-            changed.append(recording)
+            if recording.interrupted:  # OME crashed or restarted mid-recording
+                interrupted.append(recording)
     for recording in changed:
         recording.updated_at = now
     if changed:
@@ -86,7 +92,31 @@ def reconcile_recordings(snapshot: OmeSnapshot) -> None:
         start_recording_task.delay(recording_id)
     for recording_id in to_stop:
         stop_recording_task.delay(recording_id)
+    for recording_id in to_settle:
+        # Once a pass at most, whatever the recordings worker's backlog.
+        if cache.add(f"recordings:settle:{recording_id}", 1, timeout=max(1, int(settings.RECONCILE_SECONDS))):
+            enqueue(settle_recording_task, recording_id)
     _stop_abandoned(snapshot, known={recording.ome_id for recording in recordings})
+
+
+@shared_task(ignore_result=True)
+def settle_recording_task(recording_id: int) -> None:
+    """The loop's judgement of a record OME no longer lists, made where the folder is (a bucket is
+    used): finished or interrupted, its file goes to the upload; interrupted, recording starts again."""
+    with transaction.atomic():
+        recording = (
+            Recording.objects.select_for_update(of=("self",))
+            .select_related("room")
+            .filter(pk=recording_id, state__in=[RecordingState.RECORDING, RecordingState.STOPPING])
+            .first()
+        )
+        if recording is None or not outcomes.settle_vanished(recording, now=timezone.now()):
+            return
+        recording.save()
+    if recording.interrupted:
+        services.resume_recording(interrupted=recording)
+    if recording.state == RecordingState.UPLOADING:
+        queue_upload(recording.pk)
 
 
 def _stop_abandoned(snapshot: OmeSnapshot, *, known: set[str]) -> None:

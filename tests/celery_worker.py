@@ -28,8 +28,9 @@ def _database_url() -> str:
 
 
 class CeleryWorker:
-    def __init__(self, env: dict[str, str]):
+    def __init__(self, env: dict[str, str], *, args: tuple[str, ...] = ()):
         self.env = env
+        self.args = args  # more options of `celery worker`, e.g. ("--queues", "recordings")
         self.log = Path(tempfile.mkstemp(prefix="celery-worker-", suffix=".log")[1])
         self.process: subprocess.Popen | None = None
 
@@ -38,7 +39,7 @@ class CeleryWorker:
             self.process = subprocess.Popen(
                 [
                     sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", "solo", "--loglevel", "INFO",
-                    "--without-gossip", "--without-mingle", "--without-heartbeat",
+                    "--without-gossip", "--without-mingle", "--without-heartbeat", *self.args,
                 ],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip

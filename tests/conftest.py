@@ -15,6 +15,7 @@ from .celery_worker import celery_worker  # noqa: F401 — a fixture, for tests 
 from .chromium import CHROMIUM, CHROMIUM_ARGS
 from .factories import MembershipFactory, OrganizationFactory, RoomFactory, UserFactory
 from .fake_dns import fake_dns  # noqa: F401 — a fixture, for tests about what names resolve to
+from .recordings_bucket import bucket, s3_server  # noqa: F401 — fixtures: an S3 server, a recordings bucket
 
 
 @pytest.fixture(autouse=True)

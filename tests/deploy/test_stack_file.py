@@ -7,6 +7,7 @@ No Docker engine runs here: the file is validated against the Compose Specificat
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ from .stackfile import (
     STACK_FILE,
     VENV_BIN,
     InterpolationError,
+    base_process_env,
     load_stack,
     published_ports,
     raw_stack,
@@ -28,7 +30,7 @@ from .stackfile import (
     variables_used,
 )
 
-LONG_RUNNING = ["traefik", "web", "worker", "beat", "ome", "ome-edge", "postgres", "redis"]
+LONG_RUNNING = ["traefik", "web", "worker", "recordings-worker", "beat", "ome", "ome-edge", "postgres", "redis"]
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +146,7 @@ def test_data_lives_in_named_volumes(stack):
     assert "postgres-data:/var/lib/postgresql/data" in mounts["postgres"]
     assert "redis-data:/data" in mounts["redis"]
     assert "letsencrypt:/letsencrypt" in mounts["traefik"]
-    for name in ("ome", "web", "worker"):
+    for name in ("ome", "web", "worker", "recordings-worker"):
         assert "recordings:/recordings" in mounts[name], f"{name} must share the recordings volume"
     assert set(stack["volumes"]) == {"postgres-data", "redis-data", "recordings", "letsencrypt"}
 
@@ -228,7 +230,7 @@ def test_media_ports_go_straight_to_ome_and_internal_ports_stay_internal(stack):
     # REST API (8081), OVT (9000) and signalling (3333, behind Traefik) are never published.
     published = {p["published"] for service in services.values() for p in published_ports(service)}
     assert not published & {8081, 8082, 9000, 3333, 8000, 5432, 6379}
-    for name in ("postgres", "redis", "worker", "beat", "migrate"):
+    for name in ("postgres", "redis", "worker", "recordings-worker", "beat", "migrate"):
         assert services[name]["networks"] == ["internal"], f"{name} must only be on the internal network"
     assert "internal" in services["ome"]["networks"] and "internal" in services["web"]["networks"]
 
@@ -243,7 +245,7 @@ def test_the_portal_and_ome_share_their_settings(stack):
         assert web[name] == ome[name], f"{name} differs between the portal and OME"
     assert ome["OME_WEBHOOK_URL"].startswith("http://web:8000/")
     assert "web" in web["ALLOWED_HOSTS"].split(","), "Django would answer OME's webhooks with 400"
-    for name in ("worker", "beat", "migrate"):
+    for name in ("worker", "recordings-worker", "beat", "migrate"):
         assert service_environment(stack, name) == web, f"{name} must get the same settings as web"
     edge = service_environment(stack, "ome-edge")
     assert edge["OME_ROLE"] == "edge" and ome["OME_ROLE"] == "origin"
@@ -269,3 +271,94 @@ def test_config_names_change_with_the_files_they_hold(stack):
         assert config["name"].endswith(f"-{digest}"), (
             f"{config['file']} changed: rename config {key} to end with -{digest} in docker/stack.yml"
         )
+
+
+# --- Placement: the OME origin's node, and a web tier that runs anywhere with a bucket ------------
+
+OME_ORIGIN = "node.labels.streaming.ome-origin == true"
+BUCKET_LAYOUT = {
+    **OPERATOR_ENV,
+    "RECORDINGS_STORAGE": "s3",
+    "RECORDINGS_S3_BUCKET": "streaming-recordings",
+    "RECORDINGS_S3_REGION": "eu-central-1",
+    "RECORDINGS_S3_ACCESS_KEY_ID": "AKIAEXAMPLEKEYID0001",
+    "RECORDINGS_S3_SECRET_ACCESS_KEY": "bucket-secret-access-key-example-0123456789",
+    "PORTAL_PLACEMENT": "node.role==manager",
+    "INGEST_DOMAIN": "ingest.stream.example.test",
+}
+
+
+def constraints(stack: dict, name: str) -> list[str]:
+    return [
+        " ".join(item.split()) for item in stack["services"][name]["deploy"].get("placement", {}).get("constraints", [])
+    ]
+
+
+def test_a_small_recordings_worker_runs_next_to_ome_and_its_volume_on_a_queue_of_its_own(stack):
+    worker = stack["services"]["recordings-worker"]
+    assert worker["command"] == ["worker", "--queues", "recordings"]
+    assert int(worker["deploy"]["replicas"]) == 1
+    assert constraints(stack, "recordings-worker") == constraints(stack, "ome") == [OME_ORIGIN]
+    assert "recordings:/recordings" in worker["volumes"]
+    assert worker["healthcheck"]["test"] == ["CMD", "python", "/app/docker/healthcheck.py", "worker"]
+    # The general worker consumes Celery's default queue only, never the recordings queue.
+    assert stack["services"]["worker"]["command"] == ["worker"]
+
+
+def test_with_local_recordings_web_and_worker_stay_next_to_the_volume():
+    stack = load_stack()
+    for name in ("web", "worker"):
+        assert constraints(stack, name) == ["node.labels.streaming.ome-origin==true"], name
+    assert service_environment(stack, "web")["RECORDINGS_STORAGE"] == "local"
+
+
+def test_with_a_bucket_web_worker_and_beat_run_on_any_node_and_only_the_recordings_worker_is_pinned():
+    stack = load_stack(BUCKET_LAYOUT)
+    for name in ("web", "worker", "beat"):
+        assert not any("ome-origin" in constraint for constraint in constraints(stack, name)), name
+    assert constraints(stack, "web") == constraints(stack, "worker") == ["node.role==manager"]
+    assert constraints(stack, "beat") == []
+    pinned = sorted(name for name in stack["services"] if OME_ORIGIN in constraints(stack, name))
+    assert pinned == ["ome", "recordings-worker"]
+    web = service_environment(stack, "web")
+    for name in ("RECORDINGS_STORAGE", "RECORDINGS_S3_BUCKET", "RECORDINGS_S3_REGION", "RECORDINGS_S3_ACCESS_KEY_ID"):
+        assert web[name] == BUCKET_LAYOUT[name]
+
+
+_ROUTES_PROBE = """
+import json, django
+django.setup()
+from django.conf import settings
+print(json.dumps({"routes": settings.CELERY_TASK_ROUTES, "storage": settings.STORAGES["recordings"]["BACKEND"],
+                  "rtmp": settings.OME_RTMP_URL, "srt": settings.OME_SRT_URL}))
+"""
+
+
+def _settings_in(environment: dict[str, str]) -> dict:
+    env = base_process_env(DJANGO_SETTINGS_MODULE="portal.settings", **environment)
+    result = subprocess.run(
+        ["sh", str(DOCKER_DIR / "entrypoint.sh"), "python", "-c", _ROUTES_PROBE],
+        env=env, capture_output=True, text=True, timeout=60, cwd=DOCKER_DIR.parent,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_with_a_bucket_the_tasks_that_need_the_volume_go_to_the_recordings_workers_queue():
+    found = _settings_in(service_environment(load_stack(BUCKET_LAYOUT), "worker"))
+    assert found["storage"] == "recordings.bucket.RecordingsBucket"
+    for task in (
+        "recordings.tasks.upload_recording_task",
+        "recordings.tasks.finish_recording_task",
+        "recordings.tasks.delete_local_files_task",
+        "recordings.reconcile.settle_recording_task",
+    ):
+        assert found["routes"][task] == {"queue": "recordings"}, task
+    assert (found["rtmp"], found["srt"]) == (
+        "rtmp://ingest.stream.example.test:1935",
+        "srt://ingest.stream.example.test:9999",
+    ), "encoders are sent to OME's node"
+
+    local = _settings_in(service_environment(load_stack(), "worker"))
+    assert local["routes"] == {} and local["storage"] == "recordings.storage.RecordingsFolder"
+    assert local["rtmp"] == f"rtmp://{OPERATOR_ENV['DOMAIN']}:1935"
