@@ -25,6 +25,8 @@ urlpatterns = [
     path("watch/<str:public_id>/status", room_views.watch_status, name="watch_status"),
     path("embed/<str:public_id>", room_views.embed, name="embed"),
     path("player.html", room_views.player_html, name="player_html"),
+    # Outgoing webhooks to embedding sites (owners and admins)
+    path("webhooks/", include("webhooks.urls")),
     path("admin/", admin.site.urls),
     # API tokens page, REST API v1 (/api/), and the original stack's OME-shaped API (/v1/)
     path("", include("api.urls")),
