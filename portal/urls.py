@@ -15,6 +15,8 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     # OME's AdmissionWebhooks (internal network): who may publish and play
     path("ome/admission", room_webhook.admission_webhook, name="ome_admission"),
+    # OME's TranscodeWebhook (internal network): which outputs (renditions, thumbnails) a stream gets
+    path("ome/transcode", room_webhook.transcode_webhook, name="ome_transcode"),
     # Accounts, organizations and members (before admin/: the admin's sign-in is throttled there)
     path("", include("organizations.urls")),
     # Rooms and the player

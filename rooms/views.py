@@ -51,7 +51,7 @@ def room_create(request):
                 **data,
             )
         except PortalError as error:
-            form.add_error(None, error.message)
+            form.add_error(getattr(error, "field", None), error.message)
         except ValidationError as error:
             form.add_error(None, error)
         else:
@@ -123,7 +123,7 @@ def room_edit(request, room: Room):
         try:
             services.update_room(room=room, **{name: form.cleaned_data[name] for name in form.fields})
         except PortalError as error:
-            form.add_error(None, error.message)
+            form.add_error(getattr(error, "field", None), error.message)
         else:
             messages.success(request, "Room settings saved.")
             return redirect("rooms:detail", public_id=room.public_id)
