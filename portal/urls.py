@@ -25,6 +25,7 @@ urlpatterns = [
     path("rooms/", include("rooms.urls")),
     path("watch/<str:public_id>", room_views.watch, name="watch"),
     path("watch/<str:public_id>/status", room_views.watch_status, name="watch_status"),
+    path("watch/<str:public_id>/thumbnail.jpg", room_views.watch_thumbnail, name="watch_thumbnail"),
     path("embed/<str:public_id>", room_views.embed, name="embed"),
     path("player.html", room_views.player_html, name="player_html"),
     path("admin/", admin.site.urls),

@@ -286,6 +286,7 @@ MAP: dict[str, Entry] = {
     "watch": of_a(player),
     "embed": of_a(player),
     "watch_status": of_a(player),
+    "watch_thumbnail": of_a(player),
     "player_html": of_a(
         lambda w: [
             Fill(query=f"room={w.a.private_room.public_id}"),
