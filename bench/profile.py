@@ -59,7 +59,7 @@ def main() -> None:
         for _ in range(args.requests):
             response = call()
             assert response.status_code in (200, 304), response.content[:300]
-    print(profiler.output_text(unicode=True, color=False, show_all=False))
+    print(profiler.output_text(unicode=True, color=False, show_all=os.environ.get("PROFILE_ALL") == "1"))
 
 
 if __name__ == "__main__":
