@@ -7,6 +7,9 @@ suspended, which room a stream-key digest belongs to, and whether a user is stil
 member of an organization — are kept in the cache (Redis in production, shared by every web
 process) and dropped at once by every change that could alter an answer:
 
+The rendered player pages of public and unlisted rooms (rooms.pages) are dropped with the
+room's facts.
+
 - saving or deleting a room (key rotation, visibility, disabling, live state, allowed origins:
   everything goes through `Room.save()` or `delete()`), and withdrawing its embed links
   (a queryset update, which calls `forget_room` itself);
@@ -57,6 +60,11 @@ def _room_key(public_id: str) -> str:
 
 def _digest_key(digest: str) -> str:
     return f"room-of-key:{digest}"
+
+
+def pages_key(public_id: str) -> str:
+    """Where rooms.pages keeps the room's rendered player pages: dropped with its facts."""
+    return f"player-pages:{public_id}"
 
 
 def _member_key(organization_id: int, user_id: int) -> str:
@@ -178,7 +186,7 @@ def _forget(keys: list[str]) -> None:
 
 def forget_room(*, public_id: str, stream_key_digest: str = "") -> None:
     """Drop what is cached about a room (and about its stream key's digest, new or unknown)."""
-    keys = [_room_key(public_id)]
+    keys = [_room_key(public_id), pages_key(public_id)]
     if stream_key_digest:
         keys.append(_digest_key(stream_key_digest))
     _forget(keys)
@@ -186,7 +194,8 @@ def forget_room(*, public_id: str, stream_key_digest: str = "") -> None:
 
 def forget_rooms(queryset) -> None:
     """Drop the facts of every room in `queryset` (after a queryset update, which sends no signal)."""
-    _forget([_room_key(public_id) for public_id in queryset.values_list("public_id", flat=True)])
+    public_ids = list(queryset.values_list("public_id", flat=True))
+    _forget([_room_key(public_id) for public_id in public_ids] + [pages_key(public_id) for public_id in public_ids])
 
 
 def forget_organization(*, organization_id: int) -> None:
