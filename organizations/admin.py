@@ -35,6 +35,7 @@ class OrganizationAdmin(admin.ModelAdmin):
         "slug",
         "member_count",
         "room_count",
+        "adaptive_rooms",
         "is_suspended",
         "recording_retention_days",
         "created_at",
@@ -53,15 +54,30 @@ class OrganizationAdmin(admin.ModelAdmin):
     def room_count(self, obj):
         return obj.rooms.count()
 
+    @admin.display(description="adaptive rooms (used / limit)")
+    def adaptive_rooms(self, obj):
+        return f"{obj.rooms.filter(quality='adaptive').count()} / {obj.max_adaptive_rooms}"
+
     @admin.action(description="Suspend: no going live, restreaming or recording")
     def suspend(self, request, queryset):
-        updated = queryset.update(is_suspended=True)
+        # One save each rather than a queryset update: saving is what tells the caches that hold
+        # an organization's facts (the admission webhook's) to drop them at once.
+        updated = self._set_suspended(queryset, is_suspended=True)
         self.message_user(request, f"{updated} organization(s) suspended.")
 
     @admin.action(description="Lift suspension")
     def unsuspend(self, request, queryset):
-        updated = queryset.update(is_suspended=False, suspended_reason="")
+        updated = self._set_suspended(queryset, is_suspended=False, suspended_reason="")
         self.message_user(request, f"{updated} organization(s) can go live again.")
+
+    @staticmethod
+    def _set_suspended(queryset, **fields) -> int:
+        organizations = list(queryset)
+        for organization in organizations:
+            for name, value in fields.items():
+                setattr(organization, name, value)
+            organization.save(update_fields=list(fields))
+        return len(organizations)
 
 
 @admin.register(Membership)
