@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -20,9 +20,9 @@ from core.errors import PortalError
 from organizations.models import Role
 from organizations.tenancy import member_required, switch_organization
 
-from . import credentials, endpoints, pages, selectors, services, thumbnails
+from . import credentials, endpoints, oembed, pages, selectors, services, thumbnails
 from .forms import EmbedLinkForm, RoomForm
-from .models import Room, Visibility
+from .models import Quality, Room, Visibility
 
 ROOM = selectors.ROOM_IN_URL
 
@@ -257,9 +257,13 @@ def _player(request, public_id: str | None, template: str, *, allowed_query: fro
         "roomId": room.public_id,
         "title": room.title,
         "statusUrl": status_url,
+        # Where the player may report its events (postMessage): the sites allowed to embed it.
+        "embedOrigins": room.embed_origins,
+        "adaptive": room.quality == Quality.ADAPTIVE,
         **selectors.player_sources(room=room, request=request),
     }
-    response = _framable(render(request, template, {"room": room, "config": config}), room)
+    context = {"room": room, "config": config, "card": selectors.link_card(room=room, request=request)}
+    response = _framable(render(request, template, context), room)
     if room.visibility == Visibility.PRIVATE:
         # The page holds a playback token: never in a shared cache, never reused.
         add_never_cache_headers(response)
@@ -275,15 +279,64 @@ def watch(request, public_id: str):
     return _player(request, public_id, "player/watch.html")
 
 
+# The embed URL's options are read by the page's script: the page itself is the same with or without them.
+PLAYER_OPTIONS = frozenset(oembed.PLAYER_OPTIONS)
+
+
 @xframe_options_exempt
 def embed(request, public_id: str):
-    return _player(request, public_id, "player/embed.html")
+    return _player(request, public_id, "player/embed.html", allowed_query=PLAYER_OPTIONS)
 
 
 @xframe_options_exempt
 def player_html(request):
     """The original stack's player URL, /player.html?room=ID, as embedded in existing iframes."""
-    return _player(request, request.GET.get("room", "").strip(), "player/embed.html", allowed_query=frozenset({"room"}))
+    return _player(
+        request, request.GET.get("room", "").strip(), "player/embed.html", allowed_query=PLAYER_OPTIONS | {"room"}
+    )
+
+
+def oembed_view(request):
+    """oEmbed for watch and embed links (rooms.oembed): JSON, or XML if asked; 404 for anything else."""
+    answer_format = request.GET.get("format", "json")
+    if answer_format not in ("json", "xml"):
+        return HttpResponse("Only the json and xml formats are available.", status=501, content_type="text/plain")
+    try:
+        maxwidth, maxheight = (_positive(request.GET.get(name)) for name in ("maxwidth", "maxheight"))
+    except ValueError:
+        return JsonResponse({"detail": "maxwidth and maxheight are whole numbers of pixels."}, status=400)
+    url = request.GET.get("url", "")
+    link_base = oembed.link_base(url)
+    hosts = {request.get_host().lower(), settings.DOMAIN.lower(), urlsplit(settings.PUBLIC_URL).netloc.lower()}
+    link = oembed.read_link(url, hosts=hosts, base_url=link_base) if link_base else None
+    if link is None:
+        return JsonResponse({"detail": "No player for this URL."}, status=404)
+    answer = oembed.describe(
+        link,
+        maxwidth=maxwidth,
+        maxheight=maxheight,
+        base_url=link_base,
+        thumbnail_url=selectors.live_thumbnail_url(room=link.room, base_url=link_base, link=link.link_token),
+    )
+    if answer_format == "xml":
+        response = HttpResponse(oembed.as_xml(answer), content_type="text/xml; charset=utf-8")
+    else:
+        response = JsonResponse(answer)
+    if link.room.visibility == Visibility.PRIVATE:
+        add_never_cache_headers(response)
+        patch_cache_control(response, private=True)
+    else:
+        patch_cache_control(response, public=True, max_age=60)
+    return response
+
+
+def _positive(value: str | None) -> int | None:
+    if value in (None, ""):
+        return None
+    number = int(value)
+    if number <= 0:
+        raise ValueError(value)
+    return number
 
 
 def watch_status(request, public_id: str):

@@ -286,6 +286,19 @@ MAP: dict[str, Entry] = {
     "watch": of_a(player),
     "embed": of_a(player),
     "watch_status": of_a(player),
+    "oembed": of_a(
+        lambda w: [
+            # A private room's watch and embed links, with a forged link: "not found", like any other URL.
+            Fill(query=f"url=http%3A%2F%2Ftestserver%2Fwatch%2F{w.a.private_room.public_id}"),
+            Fill(query=f"url=http%3A%2F%2Ftestserver%2Fembed%2F{w.a.private_room.public_id}%3Flink%3Dforged.link"),
+            # The public room's player, for anyone, with the organization as its author (oEmbed's author_name).
+            Fill(
+                query=f"url=http%3A%2F%2Ftestserver%2Fwatch%2F{w.a.room.public_id}",
+                expect=OPEN,
+                may_show=(w.a.organization.name,),
+            ),
+        ]
+    ),
     "watch_thumbnail": of_a(player),
     "player_html": of_a(
         lambda w: [
