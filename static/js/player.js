@@ -14,6 +14,10 @@
   const RETRY_MIN_MS = 1000;
   const RETRY_MAX_MS = 1500;
 
+  // The embed URL's options and the parent page's events: static/js/embed-bridge.js.
+  const bridge = window.StreamingStackBridge || { options: {}, attach: function () {}, status: function () {} };
+  const options = bridge.options;
+
   let roomState = "unknown";
   let player = null;
   let retryDelay = RETRY_MIN_MS;
@@ -68,15 +72,16 @@
     container.appendChild(holder);
     if (root.dataset.state !== "playing") show("waiting", waitingText());
     player = OvenPlayer.create(holder.id, {
-      autoStart: true,
+      autoStart: options.autoplay !== false,
       autoFallback: true,
-      mute: true,
-      controls: true,
+      mute: options.muted !== false,
+      controls: options.controls !== false,
       showBigPlayButton: false,
       expandFullScreenUI: true,
       sources: sources(),
       webrtcConfig: { connectionTimeout: 5000, timeoutMaxRetry: 0 },
     });
+    bridge.attach(player);
     player.on("stateChanged", function (event) {
       if (mine !== generation) return;
       if (event.newstate === "playing") {
@@ -109,6 +114,7 @@
       config.webrtcRelayUrl = status.sources.webrtcRelayUrl;
       config.llhlsUrl = status.sources.llhlsUrl;
     }
+    bridge.status(status);
     const previous = roomState;
     roomState = status.state;
     if (status.state === "offline") {
