@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.urls import reverse
 
 from organizations.tenancy import TenantObject
 
 from . import credentials, endpoints, panels
-from .models import LiveSession, Room, Visibility
+from .models import LiveSession, Quality, Room, Visibility
 
 
 def is_member(*, room: Room, user) -> bool:
@@ -148,3 +149,10 @@ def link_card(*, room: Room, request) -> dict | None:
         "width": 640,
         "height": 360,
     }
+
+
+def player_qualities(*, room: Room) -> list[str]:
+    """What the embed URL's `quality` option can ask of an adaptive room ("" for automatic)."""
+    if room.quality != Quality.ADAPTIVE:
+        return []
+    return ["source", *(f"{height}p" for height, _bitrate in settings.ADAPTIVE_RENDITIONS)]

@@ -64,11 +64,16 @@ def room_create(request):
 def _render_detail(request, room: Room, *, status: int = 200, **extra):
     embed_url = request.build_absolute_uri(reverse("embed", args=[room.public_id]))
     can_manage = request.membership.can_manage_rooms
+    watch_url = request.build_absolute_uri(reverse("watch", args=[room.public_id]))
     context = {
         "room": room,
         "rtmp_server_url": endpoints.rtmp_server_url(),
-        "watch_url": request.build_absolute_uri(reverse("watch", args=[room.public_id])),
+        "watch_url": watch_url,
+        "embed_url": embed_url,
         "embed_code": selectors.embed_snippet(embed_url),
+        "player_qualities": selectors.player_qualities(room=room),
+        "oembed_url": request.build_absolute_uri(reverse("oembed")) + "?" + urlencode({"url": watch_url}),
+        "embed_script_url": request.build_absolute_uri(settings.STATIC_URL + "embed.js"),
         "can_manage": can_manage,
         "embed_link_form": EmbedLinkForm() if can_manage else None,
         **selectors.room_page_extras(room=room, request=request),

@@ -99,3 +99,17 @@ def test_an_offline_rooms_player_says_so_to_an_allowed_site_only(live_server, ch
         assert elsewhere.evaluate("window.heard") == []
     finally:
         context.close()
+
+
+def test_the_share_panel_builds_the_embed_code_with_the_options_chosen(live_server, browser_context, page, team, room):
+    sign_in(browser_context, live_server, team.admin)
+    page.goto(f"{live_server.url}/rooms/{room.public_id}/")
+    code = page.locator("#embed-code")
+    assert f'src="{live_server.url}/embed/{room.public_id}"' in code.input_value()
+    options = page.get_by_test_id("embed-options")
+    options.get_by_label("Start muted").uncheck()
+    options.get_by_label("Show the player's controls").uncheck()
+    assert f'src="{live_server.url}/embed/{room.public_id}?muted=0&amp;controls=0"' in code.input_value()
+    assert page.get_by_test_id("oembed-link").get_attribute("href").startswith(f"{live_server.url}/oembed?url=")
+    assert page.get_by_test_id("webhooks-link").get_attribute("href") == "/webhooks/"
+    page.console_errors.assert_none()
