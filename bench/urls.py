@@ -29,7 +29,16 @@ def bare_query(request):
     return JsonResponse({"allowed": True})
 
 
+@csrf_exempt
+def bare_any(request):
+    """The baseline of `python -m bench`: a bare Django view returning a fixed JSON body, GET or
+    POST, outside /ome/ so that it goes through the site's whole middleware stack."""
+    _ = request.body
+    return JsonResponse({"allowed": True})
+
+
 urlpatterns = [
+    path("bench/bare", bare_any),
     path("ome/bare", bare),
     path("ome/bare-query", bare_query),
     *portal_urlpatterns,

@@ -60,13 +60,24 @@ class OrganizationAdmin(admin.ModelAdmin):
 
     @admin.action(description="Suspend: no going live, restreaming or recording")
     def suspend(self, request, queryset):
-        updated = queryset.update(is_suspended=True)
+        # One save each rather than a queryset update: saving is what tells the caches that hold
+        # an organization's facts (the admission webhook's) to drop them at once.
+        updated = self._set_suspended(queryset, is_suspended=True)
         self.message_user(request, f"{updated} organization(s) suspended.")
 
     @admin.action(description="Lift suspension")
     def unsuspend(self, request, queryset):
-        updated = queryset.update(is_suspended=False, suspended_reason="")
+        updated = self._set_suspended(queryset, is_suspended=False, suspended_reason="")
         self.message_user(request, f"{updated} organization(s) can go live again.")
+
+    @staticmethod
+    def _set_suspended(queryset, **fields) -> int:
+        organizations = list(queryset)
+        for organization in organizations:
+            for name, value in fields.items():
+                setattr(organization, name, value)
+            organization.save(update_fields=list(fields))
+        return len(organizations)
 
 
 @admin.register(Membership)

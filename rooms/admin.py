@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from . import facts
 from .models import LiveSession, Room
 
 
@@ -50,11 +51,17 @@ class RoomAdmin(admin.ModelAdmin):
 
     @admin.action(description="Disable: the room cannot go live")
     def disable(self, request, queryset):
-        self.message_user(request, f"{queryset.update(is_enabled=False)} room(s) disabled.")
+        self.message_user(request, f"{_set_enabled(queryset, False)} room(s) disabled.")
 
     @admin.action(description="Enable")
     def enable(self, request, queryset):
-        self.message_user(request, f"{queryset.update(is_enabled=True)} room(s) enabled.")
+        self.message_user(request, f"{_set_enabled(queryset, True)} room(s) enabled.")
+
+
+def _set_enabled(queryset, enabled: bool) -> int:
+    updated = queryset.update(is_enabled=enabled)
+    facts.forget_rooms(queryset)  # a queryset update sends no post_save: the webhook's cache must hear of it
+    return updated
 
 
 @admin.register(LiveSession)

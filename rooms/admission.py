@@ -17,7 +17,9 @@ requests `llhls.m3u8`, so one mechanism and one token cover both protocols. The 
 start of a playback session (OME does not ask again for each segment), which is why tokens are
 short-lived and players get fresh ones with every status poll.
 
-It is on the hot path of every viewer: at most two indexed queries per request, no OME call.
+It is on the hot path of every viewer: the rooms' and memberships' facts come from the shared
+cache (rooms.facts, dropped at once by every change), so an answer usually costs no query at
+all and never an OME call.
 State changes go to Celery after commit (rooms.tasks) and viewer counts to the cache. The one
 OME call is on a rare publisher path: an encoder asking to publish to a room the database
 says is live, to tell a reconnect after an OME crash from a second publisher.
@@ -50,10 +52,9 @@ from core.crypto import secret_digest
 from core.outage import CACHE_ERRORS, cache_optional, warn_once_in_a_while
 from core.queue import enqueue_on_commit
 from ome.client import OmeClient, OmeError, OmeNotFound
-from organizations.models import Membership
 
-from . import credentials, tasks, viewers
-from .models import LiveState, Room, Visibility
+from . import credentials, facts, tasks, viewers
+from .models import LiveState, Visibility
 from .services import STARTING_GRACE_SECONDS
 
 logger = logging.getLogger(__name__)
@@ -291,13 +292,6 @@ def _ingest_protocol(request: AdmissionRequest) -> str:
     return request.protocol
 
 
-def _publish_rooms():
-    # Only what the decision reads: the (encrypted) stream key itself is never loaded here.
-    return Room.objects.select_related("organization").only(
-        "pk", "public_id", "is_enabled", "live_state", "organization_id", "organization__is_suspended"
-    )
-
-
 def _admit_publisher(request: AdmissionRequest) -> Answer:
     url = request.url
     if url.app != settings.OME_APP:
@@ -311,26 +305,23 @@ def _admit_publisher(request: AdmissionRequest) -> Answer:
             credential = credentials.read_publish_credential(credential_token)
         except credentials.CredentialError as error:
             return refuse(error.message)
-        room = _publish_rooms().filter(pk=credential.room_id).first()
-        if room is None or room.public_id != url.stream:
+        room = facts.room(url.stream)
+        if room is None or room.pk != credential.room_id:
             return refuse("the publish credential is for another room")
     else:
-        room = _publish_rooms().filter(stream_key_digest=secret_digest(url.stream)).first()
+        room = facts.room_of_key(secret_digest(url.stream))
         if room is None:
             return refuse("unknown stream key: it may have been replaced by a new one")
 
     if not room.is_enabled:
         return refuse("this room is disabled and cannot go live")
-    if room.organization.is_suspended:
+    if room.organization_suspended:
         return refuse("this organization is suspended and cannot go live")
     reconnecting = room.live_state != LiveState.OFFLINE
     if reconnecting and (room.live_state == LiveState.STARTING or _ome_has_stream(room.public_id)):
         return refuse("this room is already live: stop the other stream first")
     if credential is not None:
-        still_member = Membership.objects.filter(
-            user_id=credential.user_id, organization_id=room.organization_id, user__is_active=True
-        ).exists()
-        if not still_member:
+        if not facts.is_active_member(user_id=credential.user_id, organization_id=room.organization_id):
             return refuse("you are no longer a member of this room's organization")
         try:
             burned = credentials.burn_publish_credential(credential)
@@ -375,7 +366,7 @@ def _ome_has_stream(public_id: str) -> bool:
     return True
 
 
-def _claim_publisher_slot(room: Room, request: AdmissionRequest, *, reconnecting: bool = False) -> bool:
+def _claim_publisher_slot(room: facts.RoomFacts, request: AdmissionRequest, *, reconnecting: bool = False) -> bool:
     key = _publisher_key(room.public_id)
     holder = {"client": request.client, "room": room.pk, "at": time.time()}
     if reconnecting:
@@ -418,12 +409,8 @@ def _room_id_of_stream(stream: str) -> str:
     return stream[: -len(suffix)] if suffix and stream.endswith(suffix) else stream
 
 
-def _room_for_stream(stream: str):
-    return (
-        Room.objects.filter(public_id=_room_id_of_stream(stream))
-        .only("pk", "public_id", "visibility", "organization_id", "embed_link_generation", "live_state")
-        .first()
-    )
+def _room_for_stream(stream: str) -> facts.RoomFacts | None:
+    return facts.room(_room_id_of_stream(stream))
 
 
 def _admit_viewer(request: AdmissionRequest) -> Answer:
@@ -449,9 +436,7 @@ def _admit_viewer(request: AdmissionRequest) -> Answer:
                 return refuse("the embed link was withdrawn by the stream's owners")
             # Playback ends when the link expires (WebRTC; OME ignores it for HTTP streams).
             lifetime_ms = max(1, int((token.link_expires_at - time.time()) * 1000))
-        elif not Membership.objects.filter(
-            user_id=token.user_id, organization_id=room.organization_id, user__is_active=True
-        ).exists():
+        elif not facts.is_active_member(user_id=token.user_id, organization_id=room.organization_id):
             return refuse("you are no longer a member of this room's organization")
     protocol = "llhls" if url.is_llhls else request.protocol
     # Only while OME lists the stream: before that OME refuses the play after this answer and

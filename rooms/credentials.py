@@ -117,8 +117,11 @@ def withdraw_embed_links(*, room) -> None:
     """Make every embed link issued so far for the room stop working, at once."""
     from django.db.models import F
 
+    from .facts import forget_room
+
     type(room).objects.filter(pk=room.pk).update(embed_link_generation=F("embed_link_generation") + 1)
     room.refresh_from_db(fields=["embed_link_generation"])
+    forget_room(public_id=room.public_id)  # a queryset update sends no post_save
 
 
 def read_embed_link(token: str, *, room) -> EmbedLink:

@@ -31,14 +31,10 @@ development) take the portable path through Django's cache API.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
-import redis
-from django.conf import settings
-from django.core.cache import cache, caches
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache import cache
 
 from core.outage import cache_optional
+from core.sharedredis import shared_client
 
 # A viewer's admission is remembered at most this long; a player watching longer than that
 # is simply not counted down when it leaves (the reset at the end of the live fixes the count).
@@ -72,19 +68,8 @@ return false
 
 
 def _redis():
-    """A Redis client on the default cache's own server and database, or None for other backends.
-
-    Made from the cache's public configuration (its LOCATION and socket timeouts) with redis-py's
-    documented API, so the scripts here and Django's cache read and write the same keys."""
-    if not isinstance(caches["default"], RedisCache):
-        return None
-    config = settings.CACHES["default"]
-    return _redis_client(config["LOCATION"], **config.get("OPTIONS", {}))
-
-
-@lru_cache(maxsize=4)
-def _redis_client(location: str, **options) -> redis.Redis:
-    return redis.Redis.from_url(location, **options)
+    """A Redis client on the default cache's own server and database, or None for other backends."""
+    return shared_client()
 
 
 def _key(name: str) -> str:

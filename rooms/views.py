@@ -20,7 +20,7 @@ from core.errors import PortalError
 from organizations.models import Role
 from organizations.tenancy import member_required, switch_organization
 
-from . import credentials, endpoints, selectors, services, thumbnails
+from . import credentials, endpoints, pages, selectors, services, thumbnails
 from .forms import EmbedLinkForm, RoomForm
 from .models import Room, Visibility
 
@@ -234,9 +234,12 @@ def _framable(response, room: Room):
     return response
 
 
-def _player(request, public_id: str | None, template: str):
+def _player(request, public_id: str | None, template: str, *, allowed_query: frozenset[str] = frozenset()):
     if not public_id:
         raise Http404("Which room? Add ?room=ROOM_ID to the address.")
+    cacheable = pages.cacheable(request, allowed_query=allowed_query)
+    if cacheable and (page := pages.cached(request, public_id=public_id, template=template)) is not None:
+        return page
     try:
         room = _room_for_viewer(request, public_id)
     except _LoginRequired:
@@ -265,12 +268,15 @@ def _player(request, public_id: str | None, template: str):
     if room.is_live and room.visibility != Visibility.PRIVATE:
         # Link cards show the live picture; a private room's is for members only.
         context["og_image"] = request.build_absolute_uri(thumbnail_url)
-    response = render(request, template, context)
+    response = _framable(render(request, template, context), room)
     if room.visibility == Visibility.PRIVATE:
         # The page holds a playback token: never in a shared cache, never reused.
         add_never_cache_headers(response)
         patch_cache_control(response, private=True)
-    return _framable(response, room)
+        return response
+    if cacheable:
+        pages.remember(request, response, public_id=room.public_id, template=template)
+    return pages.revalidated(request, response)
 
 
 @xframe_options_exempt
@@ -286,7 +292,7 @@ def embed(request, public_id: str):
 @xframe_options_exempt
 def player_html(request):
     """The original stack's player URL, /player.html?room=ID, as embedded in existing iframes."""
-    return _player(request, request.GET.get("room", "").strip(), "player/embed.html")
+    return _player(request, request.GET.get("room", "").strip(), "player/embed.html", allowed_query=frozenset({"room"}))
 
 
 def watch_status(request, public_id: str):

@@ -22,7 +22,7 @@ from prometheus_client import Counter, Histogram
 from core import jsonbody, ratelimit
 from core.outage import cache_optional
 
-from . import admission, quality
+from . import admission, facts, quality
 from .models import Quality, Room
 
 logger = logging.getLogger(__name__)
@@ -166,4 +166,5 @@ def _delivery_for(stream_name: str) -> str:
     pk, wanted, delivered = row
     if wanted != delivered:
         Room.objects.filter(pk=pk).update(delivered_quality=wanted)
+        facts.forget_room(public_id=stream_name)  # cached player pages name the sources to play
     return wanted

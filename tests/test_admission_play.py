@@ -158,6 +158,7 @@ def cache_backend(request, settings):
     """Counting works the same on Redis (production, one round trip) and on the portable path."""
     if request.param != "redis":
         settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+        cache.clear()  # an empty cache, as every test starts with: the process's locmem outlives a test
     return request.param
 
 
@@ -251,6 +252,7 @@ def test_a_players_closing_costs_no_query(client, room, url, protocol, watching,
 def test_viewer_counting_works_on_a_cache_without_redis_too(client, room, settings):
     # `make run` without REDIS_URL: Django's in-memory cache.
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    cache.clear()  # an empty cache, as every test starts with: the process's locmem outlives a test
     assert viewers._redis() is None
     webrtc, llhls = WEBRTC.format(id=room.public_id), LLHLS.format(id=room.public_id)
     play(client, webrtc, port=9201)

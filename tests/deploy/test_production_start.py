@@ -234,6 +234,40 @@ def test_pages_behind_traefik_are_hardened_and_use_hashed_static_files(web):
     assert "immutable" in headers["Cache-Control"]
 
 
+def test_a_public_player_page_is_small_revalidated_and_its_assets_cached_forever(web):
+    """A viewer's second visit costs one request (a 304); the assets, fingerprinted and compressed,
+    none until the next deploy changes their names."""
+    created = run_entrypoint(
+        web.env,
+        "manage",
+        "shell",
+        "-c",
+        "from organizations.models import Organization; from rooms.services import create_room; "
+        "o, _ = Organization.objects.get_or_create(slug='probe', defaults={'name': 'Probe'}); "
+        "create_room(organization=o, public_id='probe-live', title='Probe') "
+        "if not o.rooms.filter(public_id='probe-live').exists() else None",
+    )
+    assert created.returncode == 0, created.stderr[-2000:]
+    forwarded = {"Host": DOMAIN, "X-Forwarded-Proto": "https", "Accept-Encoding": "gzip, br"}
+    status, headers, body = request(web.port, "GET", "/watch/probe-live", headers=forwarded)
+    assert status == 200, body[:500]
+    assert len(body) < 10 * 1024, "the watch page's HTML is over 10 KB"
+    status, _, again = request(
+        web.port, "GET", "/watch/probe-live", headers={**forwarded, "If-None-Match": headers["ETag"]}
+    )
+    assert (status, again) == (304, b""), "a second view must be answered 304 without a body"
+    assets = re.findall(rb'(?:src|href)="(/static/[^"]+)"', body)
+    assert any(a.endswith(b".js") for a in assets) and any(a.endswith(b".css") for a in assets)
+    for asset in assets:
+        assert re.search(rb"\.[0-9a-f]{12}\.\w+$", asset), f"{asset!r} is not fingerprinted"
+        status, asset_headers, content = request(web.port, "GET", asset.decode(), headers=forwarded)
+        assert status == 200 and content
+        cache_control = asset_headers["Cache-Control"]
+        assert "immutable" in cache_control and "max-age=315360000" in cache_control, (asset, cache_control)
+        if asset.endswith((b".js", b".css")):
+            assert asset_headers.get("Content-Encoding") in ("gzip", "br"), f"{asset!r} is served uncompressed"
+
+
 def test_the_api_host_is_served_too(web):
     forwarded = {"Host": f"api.{DOMAIN}", "X-Forwarded-Proto": "https"}
     status, _, _ = request(web.port, "GET", "/healthz", headers=forwarded)
