@@ -61,6 +61,8 @@ MIDDLEWARE = [
     "portal.middleware.OmeWebhookShortcut",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # A public room's cached player page for anonymous viewers skips everything below.
+    "portal.middleware.PlayerPageShortcut",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
