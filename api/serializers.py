@@ -56,6 +56,7 @@ class RoomSerializer(serializers.ModelSerializer):
             "visibility",
             "allowed_embed_origins",
             "auto_record",
+            "quality",
             "is_enabled",
             "state",
             "live_since",
@@ -78,7 +79,13 @@ class RoomSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         # The service validates the model (full_clean); a second copy of its checks here would drift.
-        extra_kwargs = {"allowed_embed_origins": {"validators": []}}
+        extra_kwargs = {
+            "allowed_embed_origins": {"validators": []},
+            "quality": {
+                "help_text": "original (as published) or adaptive (plus lower renditions and a quality menu; "
+                "limited per organization, 403 past the limit). Takes effect at the room's next go-live."
+            },
+        }
 
     def get_watch_url(self, room: Room) -> str:
         return _absolute(self.context.get("request"), reverse("watch", args=[room.public_id]))

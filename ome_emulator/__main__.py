@@ -49,6 +49,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="seconds after its first frame a WebRTC stream starts (it is listed from the publisher's answer on); "
         f"default {DEFAULT_WEBRTC_STREAM_DELAY:g}, like OME 0.21",
     )
+    parser.add_argument(
+        "--transcode-webhook-url", default=None, help="TranscodeWebhook control server URL (none: local profiles)"
+    )
+    parser.add_argument("--transcode-webhook-secret", default="", help="TranscodeWebhook secret key (HMAC-SHA1)")
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -69,6 +73,8 @@ async def serve(args: argparse.Namespace) -> None:
         recordings_dir=args.recordings_dir,
         rtmp_variant_suffix=args.rtmp_variant_suffix,
         webrtc_stream_delay=args.webrtc_stream_delay,
+        transcode_webhook_url=args.transcode_webhook_url or None,
+        transcode_webhook_secret=args.transcode_webhook_secret,
         file_path=args.file_path,
         info_path=args.info_path,
     )

@@ -132,9 +132,13 @@ class Control:
             video_codec="H264",
             audio_codec=audio,
             on_remove=on_remove,
-            playable=not delay,
+            playable=False,
         )
         self.publishers[publisher.id] = publisher
+        stream = emulator.streams.by_name[name]
+        stream.transcoding = asyncio.ensure_future(emulator.transcode(name))
+        if not delay and await emulator.transcoded(name):
+            emulator.start_stream(name)
         if delay:
             stream = emulator.streams.by_name[name]
             stream.start_task = asyncio.create_task(self._start_later(stream, float(delay)))
@@ -145,7 +149,7 @@ class Control:
 
     async def _start_later(self, stream: LiveStream, seconds: float) -> None:
         await asyncio.sleep(seconds)
-        if self.emulator.streams.by_name.get(stream.name) is stream:
+        if self.emulator.streams.by_name.get(stream.name) is stream and await self.emulator.transcoded(stream.name):
             self.emulator.start_stream(stream.name)
 
     async def _expire_stream(self, name: str, seconds: float) -> None:
@@ -239,7 +243,14 @@ class Control:
         settings = self.emulator.settings
         if not isinstance(data, dict):
             raise ControlError(400, "expected a JSON object")
-        known = {"webhook_url", "webhook_secret", "webhook_timeout_ms", "webrtc_stream_delay"}
+        known = {
+            "webhook_url",
+            "webhook_secret",
+            "webhook_timeout_ms",
+            "webrtc_stream_delay",
+            "transcode_webhook_url",
+            "transcode_webhook_secret",
+        }
         unknown = sorted(set(data) - known)
         if unknown:
             raise ControlError(400, f"unknown settings: {', '.join(unknown)}")
@@ -248,6 +259,15 @@ class Control:
             if value is not None and (not isinstance(value, str) or not value.startswith(("http://", "https://"))):
                 raise ControlError(400, "'webhook_url' must be an http(s) URL or null")
             settings.webhook_url = value or None
+        if "transcode_webhook_url" in data:
+            value = data["transcode_webhook_url"]
+            if value is not None and (not isinstance(value, str) or not value.startswith(("http://", "https://"))):
+                raise ControlError(400, "'transcode_webhook_url' must be an http(s) URL or null")
+            settings.transcode_webhook_url = value or None
+        if "transcode_webhook_secret" in data:
+            if not isinstance(data["transcode_webhook_secret"], str):
+                raise ControlError(400, "'transcode_webhook_secret' must be a string")
+            settings.transcode_webhook_secret = data["transcode_webhook_secret"]
         if "webhook_secret" in data:
             if not isinstance(data["webhook_secret"], str):
                 raise ControlError(400, "'webhook_secret' must be a string")
@@ -272,6 +292,8 @@ class Control:
             "webhook_url": settings.webhook_url,
             "webhook_secret_set": bool(settings.webhook_secret),
             "webhook_timeout_ms": settings.webhook_timeout_ms,
+            "transcode_webhook_url": settings.transcode_webhook_url,
+            "transcode_webhook_secret_set": bool(settings.transcode_webhook_secret),
             "webrtc_stream_delay": settings.webrtc_stream_delay,
             "rtmp_variant_suffix": settings.rtmp_variant_suffix,
             "recordings_dir": str(settings.recordings_dir),
@@ -294,12 +316,15 @@ class Control:
         await emulator.drain(timeout=10)
         self.publishers.clear()
         emulator.webhooks.log.clear()
+        emulator.transcode_webhooks.log.clear()
         emulator.events.clear()
         initial, settings = emulator.initial_settings, emulator.settings
         settings.webhook_url = initial.webhook_url
         settings.webhook_secret = initial.webhook_secret
         settings.webhook_timeout_ms = initial.webhook_timeout_ms
         settings.webrtc_stream_delay = initial.webrtc_stream_delay
+        settings.transcode_webhook_url = initial.transcode_webhook_url
+        settings.transcode_webhook_secret = initial.transcode_webhook_secret
         return {"reset": True}
 
     def state(self) -> dict[str, Any]:
@@ -339,5 +364,6 @@ class Control:
             ],
             "failed_destinations": dict(emulator.pushes.failed_destinations),
             "webhooks": list(emulator.webhooks.log),
+            "transcode_webhooks": list(emulator.transcode_webhooks.log),
             "events": list(emulator.events),
         }

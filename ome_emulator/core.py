@@ -25,7 +25,8 @@ from .clock import iso, now
 from .pushes import Pushes
 from .records import Records
 from .settings import Settings
-from .streams import LiveStream, Streams, Viewer
+from .streams import LiveStream, Streams, Viewer, input_tracks
+from .transcode import request_body, valid_profiles
 from .webhooks import Admission, Client, WebhookSender, stream_name_of
 
 log = logging.getLogger("ome_emulator")
@@ -43,6 +44,7 @@ class Emulator:
         self._tick_task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self.webhooks = WebhookSender(settings)
+        self.transcode_webhooks = WebhookSender(settings)  # their own log: tests count admissions
         self.streams = Streams(settings, event=self.event, next_id=self.next_id)
         self.pushes = Pushes(self)
         self.records = Records(self)
@@ -69,6 +71,7 @@ class Emulator:
             await self.remove_stream(name)
         await self.drain()
         await self.webhooks.close()
+        await self.transcode_webhooks.close()
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait for recording files still being written and for pending webhooks."""
@@ -131,8 +134,67 @@ class Emulator:
         else:
             log.info("stream %s is created (%s), not started yet", name, source_type)
 
+    async def transcode(self, name: str) -> bool:
+        """OME's TranscodeWebhook for a newly created stream: the answer's profiles become its outputs.
+
+        No webhook URL, the control server unreachable or answering an error: the local profiles (as
+        the stack configures OME). A refusal (`allowed: false`): no outputs, and False (the stream
+        never starts, as in OME)."""
+        stream = self.streams.by_name.get(name)
+        if stream is None:
+            return False
+        settings = self.settings
+        if not settings.transcode_webhook_url:
+            self.streams.apply_profiles(stream, None)
+            return True
+        body = request_body(
+            vhost=self.vhost,
+            app=self.app,
+            name=name,
+            created=iso(stream.created),
+            source_type=stream.source_type,
+            source_url=stream.source_url,
+            tracks=input_tracks(stream),
+        )
+        answer = await self.transcode_webhooks.post(
+            url=settings.transcode_webhook_url,
+            secret=settings.transcode_webhook_secret,
+            body=body,
+            timeout_ms=settings.transcode_webhook_timeout_ms,
+        )
+        if self.streams.by_name.get(name) is not stream:
+            return False
+        refused = answer.status == 200 and isinstance(answer.body, dict) and answer.body.get("allowed") is False
+        profiles = valid_profiles(answer.body) if answer.status == 200 else None
+        if refused:
+            log.error("transcode webhook refused %s: it will not start", name)
+            self.event("transcode-refused", stream=name)
+            return False
+        if profiles is None:
+            # The stack's Server.xml: UseLocalProfilesOnConnectionFailure and UseLocalProfilesOnErrorResponse.
+            why = answer.error or "an answer without output profiles"
+            log.warning("transcode webhook failed (%s): %s gets the local profiles", why, name)
+            self.streams.apply_profiles(stream, None)
+            self.event("transcode-fallback", stream=name, error=why)
+            return True
+        self.streams.apply_profiles(stream, profiles)
+        self.event("transcoded", stream=name, profiles=[str(profile.get("name", "")) for profile in profiles])
+        return True
+
+    async def transcoded(self, name: str) -> bool:
+        """Wait for a stream's transcode webhook if it is on its way; True when the stream has outputs."""
+        stream = self.streams.by_name.get(name)
+        if stream is None:
+            return False
+        if stream.transcoding is not None:
+            return await asyncio.shield(stream.transcoding)
+        return stream.outputs is not None
+
     def start_stream(self, name: str) -> None:
         """The stream starts: players, pushes and records can use it from now on."""
+        listed = self.streams.by_name.get(name)
+        if listed is not None and listed.outputs is None:
+            self.streams.apply_profiles(listed, None)  # started without asking (tests): local profiles
         stream = self.streams.start(name)
         if stream is None:
             return

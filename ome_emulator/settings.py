@@ -30,4 +30,9 @@ class Settings:
     webrtc_stream_delay: float = DEFAULT_WEBRTC_STREAM_DELAY
     file_path: str = DEFAULT_FILE_PATH
     info_path: str = DEFAULT_INFO_PATH
+    # OME's TranscodeWebhook (Application/TranscodeWebhook): asked which outputs a new stream gets;
+    # without a URL, or when it cannot be reached, the local profiles (transcode.LOCAL_PROFILES).
+    transcode_webhook_url: str | None = None
+    transcode_webhook_secret: str = ""
+    transcode_webhook_timeout_ms: int = 1500
     session_tick: float = 0.5  # OME's push session control runs every second; half keeps tests quick

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from .clock import EPOCH, iso, now
 from .settings import Settings
+from .transcode import Outputs, answered_outputs
 from .webhooks import Client
 
 log = logging.getLogger("ome_emulator")
@@ -57,6 +58,9 @@ class LiveStream:
     # one whose output profile cannot be encoded, never. Players meanwhile are refused.
     playable: bool = True
     start_task: asyncio.Task[None] | None = None  # the control API's delayed start
+    # What the TranscodeWebhook answered (None until it did, or the local profiles).
+    outputs: Outputs | None = None
+    transcoding: asyncio.Task[bool] | None = None  # the webhook request, while it is on its way
 
 
 @dataclass
@@ -282,6 +286,19 @@ class Streams:
         """`GET …/streams/{name}`: input tracks and one output per output profile."""
         return stream_info_json(stream, self.settings.rtmp_variant_suffix)
 
+    def apply_profiles(self, stream: LiveStream, profiles: list[dict[str, Any]] | None) -> None:
+        """Build the stream's outputs from answered profiles (None: the local profiles)."""
+        if profiles is None:
+            stream.outputs = Outputs(None, stream_info_json(stream, self.settings.rtmp_variant_suffix)["outputs"])
+            return
+        tracks = input_tracks(stream)
+        video = next(track["video"] for track in tracks if track["type"] == "Video")
+        audio = next(track["audio"] for track in tracks if track["type"] == "Audio")
+        has_data = any(track["type"] == "Data" for track in tracks)
+        stream.outputs = Outputs(
+            profiles, answered_outputs(profiles, name=stream.name, video=video, audio=audio, has_data=has_data)
+        )
+
 
 # --- stream info JSON ----------------------------------------------------------------------------
 
@@ -355,6 +372,25 @@ _ENCODER_MODULES = {"OPUS": "libopus", "AAC": "libfdk_aac"}
 
 def _data_track(track_id: int) -> dict[str, Any]:
     return {"data": {"codec": "None"}, "id": track_id, "name": "Data", "type": "Data"}
+
+
+def input_tracks(stream: LiveStream) -> list[dict[str, Any]]:
+    """The input's tracks as the stream info and the TranscodeWebhook request describe them."""
+    video_codec = stream.video_codec.upper()
+    audio_codec = "OPUS" if stream.audio_codec.lower() == "opus" else stream.audio_codec.upper()
+    in_bitrate, in_channels = (62000, 1) if audio_codec == "AAC" else (96000, 2)
+    tracks: list[dict[str, Any]] = [
+        {"id": 0, "name": "Video", "type": "Video", "video": _video(video_codec, stream.source_type, bypass=False)},
+        {
+            "audio": _audio(audio_codec, in_bitrate, in_channels, kind="input"),
+            "id": 1,
+            "name": "Audio",
+            "type": "Audio",
+        },
+    ]
+    if stream.source_type in ("Rtmp", "Srt"):
+        tracks.append(_data_track(2))
+    return tracks
 
 
 def stream_info_json(stream: LiveStream, suffix: str) -> dict[str, Any]:
@@ -431,6 +467,7 @@ def stream_info_json(stream: LiveStream, suffix: str) -> dict[str, Any]:
 
     original = output(stream.name, ["aac_audio", "opus_audio"], "aac_audio", "opus_audio")
     rtmp = output(stream.name + suffix, ["aac_audio"], "aac_audio", None)
+    answered = stream.outputs is not None and stream.outputs.answered is not None
     return {
         "input": {
             "createdTime": iso(stream.created),
@@ -439,5 +476,5 @@ def stream_info_json(stream: LiveStream, suffix: str) -> dict[str, Any]:
             "tracks": tracks,
         },
         "name": stream.name,
-        "outputs": [rtmp, original],
+        "outputs": stream.outputs.json if answered and stream.outputs else [rtmp, original],
     }

@@ -100,6 +100,10 @@ class EmulatorProcess:
             args += ["--webhook-url", config["webhook_url"]]
         if config.get("webhook_secret"):
             args += ["--webhook-secret", config["webhook_secret"]]
+        if config.get("transcode_webhook_url"):
+            args += ["--transcode-webhook-url", config["transcode_webhook_url"]]
+        if config.get("transcode_webhook_secret"):
+            args += ["--transcode-webhook-secret", config["transcode_webhook_secret"]]
         if config.get("webhook_timeout_ms"):
             args += ["--webhook-timeout-ms", str(config["webhook_timeout_ms"])]
         if config.get("webrtc_stream_delay") is not None:
@@ -250,6 +254,10 @@ class EmulatorProcess:
 
     def state(self) -> Any:
         return self.control("state", method="GET")
+
+    def transcode_requests(self) -> list[dict[str, Any]]:
+        """The TranscodeWebhook requests the emulator sent (with the answers it got)."""
+        return self.state()["transcode_webhooks"]
 
     def webhook_requests(self) -> list[dict[str, Any]]:
         """The admission webhook requests the emulator sent (with the answers it got)."""

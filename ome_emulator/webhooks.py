@@ -206,6 +206,7 @@ class WebhookSender:
         headers = {
             "Content-Type": "application/json",
             "Accept": "application/json",
+            "User-Agent": "OvenMediaEngine",
             "X-OME-Signature": sign(secret, body),
         }
         entry: dict[str, Any] = {
@@ -234,5 +235,6 @@ class WebhookSender:
         self.log.append(entry)
         del self.log[: -self._log_limit]
         if answer.error:
-            log.warning("webhook %s %s: %s", entry["request"]["request"]["status"], url, answer.error)
+            what = (entry["request"].get("request") or {}).get("status", "request")
+            log.warning("webhook %s %s: %s", what, url, answer.error)
         return answer

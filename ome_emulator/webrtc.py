@@ -41,6 +41,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
+from urllib.parse import urlsplit
 
 import aioice.ice
 import av
@@ -153,6 +154,8 @@ class _Feed:
         self._subscribers: set[_FeedTrack] = set()
         self._on_frame = on_frame
         self.request_keyframe = request_keyframe
+        # The latest video keyframe as received: what thumbnails are decoded from.
+        self.last_keyframe: tuple[RTCRtpCodecParameters, bytes] | None = None
 
     def deliver(self, codec: RTCRtpCodecParameters, data: bytes, timestamp: int) -> None:
         if self.ended:
@@ -163,6 +166,8 @@ class _Feed:
         packet.pts = timestamp
         packet.time_base = Fraction(1, codec.clockRate)
         keyframe = self.kind != "video" or _is_keyframe(codec.mimeType, data)
+        if keyframe and self.kind == "video":
+            self.last_keyframe = (codec, data)
         self.frames += 1
         for track in list(self._subscribers):
             track.push(packet, keyframe)
@@ -432,10 +437,12 @@ class _Session:
                     await self.on_answer(data)
                 elif command == "candidate":
                     await self.on_candidate(data)
+                elif command == "change_rendition":
+                    await self.on_change_rendition(data)
                 elif command == "stop":
                     logger.info("%s sent stop", self)
                     break
-                # Anything else (OvenPlayer's "pong", rendition changes) needs no answer from the emulator.
+                # Anything else (OvenPlayer's "pong") needs no answer from the emulator.
             except _ProtocolError as error:
                 await self.fail(400, str(error))
                 break
@@ -549,6 +556,9 @@ class _Session:
         await self.on_established(sdp["sdp"])
 
     async def on_established(self, answer_sdp: str) -> None:
+        pass
+
+    async def on_change_rendition(self, data: dict[str, Any]) -> None:
         pass
 
     async def on_candidate(self, data: dict[str, Any]) -> None:
@@ -697,6 +707,9 @@ class _Publisher(_Session):
             await self.close("another input took the stream name")
             return
         self.listed = True
+        # OME asks its TranscodeWebhook which outputs to make as soon as it creates the stream.
+        stream = self.emulator.streams.by_name[self.name]
+        stream.transcoding = asyncio.ensure_future(self.emulator.transcode(self.name))
 
     def _on_frame(self, feed: _Feed) -> None:
         if self.first_frame_at is not None or self.closed or not self.listed:
@@ -711,6 +724,11 @@ class _Publisher(_Session):
     async def _go_live(self, delay: float) -> None:
         if delay > 0:
             await asyncio.sleep(delay)
+        if self.closed or not self.listed:
+            return
+        if not await self.emulator.transcoded(self.name):
+            logger.info("%s: no outputs (the transcode webhook refused): the stream never starts", self)
+            return
         if self.closed or not self.listed:
             return
         self.emulator.start_stream(self.name)
@@ -855,6 +873,11 @@ class _Player(_Session):
         self.publisher: _Publisher | _TestPattern | None = None
         self.viewer_id: str | None = None
         self.tracks: list[_FeedTrack] = []
+        # The playlist played (`/app/stream/FILE`, default webrtc_default) and the rendition sent. The
+        # emulator does not scale video: every rendition carries the source's frames.
+        self.playlist: dict[str, Any] | None = None
+        self.rendition = ""
+        self.auto_abr = False
 
     async def on_request_offer(self) -> None:
         if self.pc is not None or self.name:
@@ -871,6 +894,17 @@ class _Player(_Session):
                 "no such stream" if name and not self.emulator.has_stream(name) else "stream not playable"
             )
             return
+        segments = urlsplit(self.final_url).path.split("/")
+        file_name = segments[3] if len(segments) > 3 else ""
+        stream = self.emulator.input_of(name)
+        outputs = stream.outputs if stream is not None else None
+        self.playlist = outputs.webrtc_playlist(name, file_name or "webrtc_default") if outputs else None
+        if file_name and self.playlist is None:
+            await self.refuse(f"no WebRTC playlist {file_name!r}")
+            return
+        if self.playlist is not None:
+            self.rendition = self.playlist.pop("first")
+            self.auto_abr = bool(self.playlist["auto"])
         self.publisher = publisher
         publisher.players.add(self)
         pc = self.new_peer_connection()
@@ -895,6 +929,31 @@ class _Player(_Session):
             self.viewer_id = self.emulator.add_viewer(self.name, "webrtc")
         except LookupError:
             await self.close("the stream ended")
+            return
+        if self.playlist is not None:
+            # OME's RtcSession: the playlist, then the rendition it starts with.
+            await self.send({"command": "notification", "type": "playlist", "message": self.playlist})
+            await self._rendition_changed()
+
+    async def _rendition_changed(self) -> None:
+        message = {"auto": self.auto_abr, "rendition_name": self.rendition}
+        await self.send({"command": "notification", "type": "rendition_changed", "message": message})
+
+    async def on_change_rendition(self, data: dict[str, Any]) -> None:
+        """OvenPlayer's quality menu: a rendition by name (auto off), or automatic switching on or off."""
+        if self.playlist is None or not self.established:
+            return
+        if isinstance(data.get("auto"), bool):
+            self.auto_abr = data["auto"]
+        name = data.get("rendition_name")
+        if isinstance(name, str):
+            if name not in {rendition["name"] for rendition in self.playlist["renditions"]}:
+                logger.info("%s: no rendition %r to change to", self, name)
+                return
+            self.rendition = name
+            if self.publisher is not None:
+                self.publisher.video.request_keyframe()  # OME switches at the next keyframe
+        await self._rendition_changed()
 
     async def teardown(self) -> None:
         if self.publisher is not None:
@@ -979,4 +1038,5 @@ def setup_signalling(app: web.Application, emulator: Any) -> None:
     hub = _Hub(emulator)
     app[HUB_KEY] = hub
     app.router.add_get("/{app}/{stream}", hub.handle)
+    app.router.add_get("/{app}/{stream}/{playlist}", hub.handle)  # an ABR playlist: /app/stream/abr
     app.on_shutdown.append(hub.shutdown)

@@ -35,6 +35,7 @@ class OrganizationAdmin(admin.ModelAdmin):
         "slug",
         "member_count",
         "room_count",
+        "adaptive_rooms",
         "is_suspended",
         "recording_retention_days",
         "created_at",
@@ -52,6 +53,10 @@ class OrganizationAdmin(admin.ModelAdmin):
     @admin.display(description="rooms")
     def room_count(self, obj):
         return obj.rooms.count()
+
+    @admin.display(description="adaptive rooms (used / limit)")
+    def adaptive_rooms(self, obj):
+        return f"{obj.rooms.filter(quality='adaptive').count()} / {obj.max_adaptive_rooms}"
 
     @admin.action(description="Suspend: no going live, restreaming or recording")
     def suspend(self, request, queryset):

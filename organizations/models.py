@@ -74,6 +74,10 @@ class Organization(models.Model):
     suspended_reason = models.CharField(max_length=200, blank=True)
     max_rooms = models.PositiveIntegerField(default=25)
     max_destinations_per_room = models.PositiveIntegerField(default=10)
+    max_adaptive_rooms = models.PositiveIntegerField(
+        default=2,
+        help_text="Rooms that may use adaptive delivery: each live adaptive room costs OME CPU for transcoding.",
+    )
     recording_retention_days = models.PositiveIntegerField(
         default=30, help_text="Finished recordings older than this are deleted. 0 keeps them forever."
     )

@@ -213,6 +213,33 @@ OME_RTMP_VARIANT_SUFFIX = env("OME_RTMP_VARIANT_SUFFIX", default="_rtmp")
 # Output stream pushed to each platform (e.g. "youtube=_youtube,facebook=_facebook" when OME has one
 # output profile per platform, as the original stack had); unlisted platforms use OME_RTMP_VARIANT_SUFFIX.
 OME_PUSH_VARIANT_SUFFIXES = env.dict("OME_PUSH_VARIANT_SUFFIXES", default={})
+
+# Quality (OME's TranscodeWebhook, POST /ome/transcode): the renditions an adaptive room gets below
+# its source, as HEIGHTp=KBPS (video bitrate), and the highest frame rate they are encoded at.
+ADAPTIVE_LADDER = env("ADAPTIVE_LADDER", default="720p=2500,480p=1200,360p=800")
+ADAPTIVE_MAX_FRAMERATE = env.float("ADAPTIVE_MAX_FRAMERATE", default=30.0)
+
+
+def _parse_ladder(text: str) -> tuple[tuple[int, int], ...]:
+    rungs = []
+    for entry in (part.strip() for part in text.split(",")):
+        if not entry:
+            continue
+        name, _, kbps = entry.partition("=")
+        height = name.strip().lower().removesuffix("p")
+        if not (height.isdigit() and kbps.strip().isdigit() and 90 <= int(height) <= 4320 and int(kbps) > 0):
+            raise ImproperlyConfigured(f"ADAPTIVE_LADDER: {entry!r} is not HEIGHTp=KBPS, like 480p=1200.")
+        rungs.append((int(height), int(kbps) * 1000))
+    return tuple(sorted(set(rungs), reverse=True))
+
+
+ADAPTIVE_RENDITIONS = _parse_ladder(ADAPTIVE_LADDER)  # ((height, bits per second), …), highest first
+if ADAPTIVE_MAX_FRAMERATE <= 0:
+    raise ImproperlyConfigured("ADAPTIVE_MAX_FRAMERATE must be above 0.")
+# Live thumbnails: OME's Thumbnail publisher as the portal reaches it (internal network; never
+# published: OME serves any stream's thumbnail to anyone), and how long the portal keeps one.
+OME_THUMBNAIL_URL = env("OME_THUMBNAIL_URL", default="http://127.0.0.1:3333")
+THUMBNAIL_CACHE_SECONDS = env.int("THUMBNAIL_CACHE_SECONDS", default=5)
 # Celery tasks that call OME retry while it is unreachable: exponential backoff from BASE seconds,
 # each wait at most MAX seconds, then the push or recording is marked as failed.
 OME_RETRY_BASE_SECONDS = env.float("OME_RETRY_BASE_SECONDS", default=2.0)

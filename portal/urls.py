@@ -15,6 +15,8 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     # OME's AdmissionWebhooks (internal network): who may publish and play
     path("ome/admission", room_webhook.admission_webhook, name="ome_admission"),
+    # OME's TranscodeWebhook (internal network): which outputs (renditions, thumbnails) a stream gets
+    path("ome/transcode", room_webhook.transcode_webhook, name="ome_transcode"),
     # Accounts, organizations and members (before admin/: the admin's sign-in is throttled there)
     path("", include("organizations.urls")),
     # Rooms and the player
@@ -23,6 +25,7 @@ urlpatterns = [
     path("rooms/", include("rooms.urls")),
     path("watch/<str:public_id>", room_views.watch, name="watch"),
     path("watch/<str:public_id>/status", room_views.watch_status, name="watch_status"),
+    path("watch/<str:public_id>/thumbnail.jpg", room_views.watch_thumbnail, name="watch_thumbnail"),
     path("embed/<str:public_id>", room_views.embed, name="embed"),
     path("player.html", room_views.player_html, name="player_html"),
     path("admin/", admin.site.urls),

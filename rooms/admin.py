@@ -21,12 +21,13 @@ class RoomAdmin(admin.ModelAdmin):
         "title",
         "organization",
         "visibility",
+        "quality",
         "live_state",
         "viewer_count",
         "is_enabled",
         "created_at",
     ]
-    list_filter = ["live_state", "visibility", "is_enabled", "auto_record", "organization"]
+    list_filter = ["live_state", "visibility", "quality", "is_enabled", "auto_record", "organization"]
     search_fields = ["public_id", "title", "organization__name"]
     readonly_fields = [
         "masked_stream_key",
@@ -34,6 +35,7 @@ class RoomAdmin(admin.ModelAdmin):
         "live_state",
         "live_since",
         "ingest_protocol",
+        "delivered_quality",
         "viewer_count",
         "created_at",
         "updated_at",

@@ -15,16 +15,30 @@ class RoomForm(forms.ModelForm):
 
     class Meta:
         model = Room
-        fields = ["title", "public_id", "description", "visibility", "allowed_embed_origins", "auto_record"]
+        fields = [
+            "title",
+            "public_id",
+            "description",
+            "visibility",
+            "quality",
+            "allowed_embed_origins",
+            "auto_record",
+        ]
         widgets = {
             "description": forms.Textarea(attrs={"rows": 3}),
             "allowed_embed_origins": forms.Textarea(attrs={"rows": 3, "placeholder": "https://example.com"}),
+            "quality": forms.RadioSelect,
         }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             del self.fields["public_id"]
+        # Scripts and old forms that do not send it keep the room's delivery.
+        self.fields["quality"].required = False
+
+    def clean_quality(self):
+        return self.cleaned_data.get("quality") or self.instance.quality
 
     def clean_public_id(self):
         return (self.cleaned_data.get("public_id") or "").strip().lower()

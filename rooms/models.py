@@ -111,9 +111,19 @@ class LiveState(models.TextChoices):
     RECONNECTING = "reconnecting", "Reconnecting"
 
 
+class Quality(models.TextChoices):
+    """How a room is delivered to viewers; OME is told when the room's stream is created."""
+
+    ORIGINAL = "original", "Original — as published"
+    ADAPTIVE = "adaptive", "Adaptive — the original plus lower renditions for slow networks"
+
+
 class RoomQuerySet(TenantQuerySet):
     def live(self):
         return self.exclude(live_state=LiveState.OFFLINE)
+
+    def adaptive(self):
+        return self.filter(quality=Quality.ADAPTIVE)
 
     def listed(self):
         return self.filter(visibility=Visibility.PUBLIC)
@@ -142,6 +152,19 @@ class Room(models.Model):
     )
     is_enabled = models.BooleanField(default=True, help_text="A disabled room cannot go live.")
     auto_record = models.BooleanField(default=False, help_text="Record automatically whenever the room goes live.")
+    quality = models.CharField(
+        "delivery",
+        max_length=16,
+        choices=Quality.choices,
+        default=Quality.ORIGINAL,
+        help_text="Adaptive adds lower renditions (a quality menu in the player) and costs the server CPU. "
+        "A change takes effect at the room's next go-live.",
+    )
+    # What OME was told for the room's current stream (the transcode webhook's answer): players
+    # follow it, not `quality`, which may have changed since the stream started.
+    delivered_quality = models.CharField(
+        max_length=16, choices=Quality.choices, default=Quality.ORIGINAL, editable=False
+    )
 
     stream_key = EncryptedTextField(editable=False, digest_field="stream_key_digest")
     stream_key_digest = models.CharField(max_length=64, unique=True, editable=False)

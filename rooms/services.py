@@ -12,9 +12,31 @@ from core.errors import Conflict, LimitReached
 from organizations.models import Organization
 
 from . import signals, viewers
-from .models import LiveSession, LiveState, Room, generate_room_id, generate_stream_key
+from .models import LiveSession, LiveState, Quality, Room, generate_room_id, generate_stream_key
 
-EDITABLE_FIELDS = ("title", "description", "visibility", "allowed_embed_origins", "auto_record")
+EDITABLE_FIELDS = ("title", "description", "visibility", "allowed_embed_origins", "auto_record", "quality")
+
+
+class AdaptiveLimitReached(LimitReached):
+    field = "quality"
+
+
+def _check_adaptive_limit(*, organization: Organization, room: Room | None = None) -> None:
+    """Adaptive delivery costs the operator CPU (transcoding): an organization has a number of such rooms."""
+    others = Room.objects.for_organization(organization).adaptive()
+    if room is not None and room.pk:
+        others = others.exclude(pk=room.pk)
+    limit = organization.max_adaptive_rooms
+    if others.count() >= limit:
+        if not limit:
+            raise AdaptiveLimitReached(
+                f"{organization.name} cannot use adaptive delivery (transcoding costs server CPU): ask us to allow it."
+            )
+        raise AdaptiveLimitReached(
+            f"{organization.name} may have {limit} adaptive room{'s' if limit != 1 else ''} "
+            "(transcoding costs server CPU) and has as many already. "
+            "Switch another room to Original, or ask us for a higher limit."
+        )
 
 
 def create_room(*, organization: Organization, created_by=None, public_id: str = "", **fields) -> Room:
@@ -26,6 +48,8 @@ def create_room(*, organization: Organization, created_by=None, public_id: str =
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         raise TypeError(f"create_room() got unexpected fields {sorted(unknown)}")
+    if fields.get("quality") == Quality.ADAPTIVE:
+        _check_adaptive_limit(organization=organization)
     room = Room(organization=organization, created_by=created_by, **fields)
     room.set_stream_key(generate_stream_key())
     chosen = bool(public_id)
@@ -46,6 +70,12 @@ def update_room(*, room: Room, **fields) -> Room:
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         raise TypeError(f"update_room() got unexpected fields {sorted(unknown)}")
+    # Forms set the new values on the instance before this runs: what is stored says whether it changes.
+    if (
+        fields.get("quality") == Quality.ADAPTIVE
+        and not Room.objects.filter(pk=room.pk, quality=Quality.ADAPTIVE).exists()
+    ):
+        _check_adaptive_limit(organization=room.organization, room=room)
     for name, value in fields.items():
         setattr(room, name, value)
     room.full_clean()
@@ -156,6 +186,9 @@ def go_offline(*, room_id: int):
         room.ingest_protocol = ""
         room.viewer_count = 0
         room.stream_lost_at = None
+        # The next stream is given its delivery by the transcode webhook; without one (OME fell back
+        # to its local profiles) it is the original.
+        room.delivered_quality = Quality.ORIGINAL
         room.save(
             update_fields=[
                 "live_state",
@@ -163,6 +196,7 @@ def go_offline(*, room_id: int):
                 "ingest_protocol",
                 "viewer_count",
                 "stream_lost_at",
+                "delivered_quality",
                 "updated_at",
             ]
         )

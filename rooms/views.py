@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve, reverse
-from django.utils.cache import add_never_cache_headers, patch_cache_control
+from django.utils.cache import add_never_cache_headers, patch_cache_control, patch_vary_headers
 from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_POST
@@ -19,7 +20,7 @@ from core.errors import PortalError
 from organizations.models import Role
 from organizations.tenancy import member_required, switch_organization
 
-from . import credentials, endpoints, pages, selectors, services
+from . import credentials, endpoints, pages, selectors, services, thumbnails
 from .forms import EmbedLinkForm, RoomForm
 from .models import Room, Visibility
 
@@ -51,7 +52,7 @@ def room_create(request):
                 **data,
             )
         except PortalError as error:
-            form.add_error(None, error.message)
+            form.add_error(getattr(error, "field", None), error.message)
         except ValidationError as error:
             form.add_error(None, error)
         else:
@@ -123,7 +124,7 @@ def room_edit(request, room: Room):
         try:
             services.update_room(room=room, **{name: form.cleaned_data[name] for name in form.fields})
         except PortalError as error:
-            form.add_error(None, error.message)
+            form.add_error(getattr(error, "field", None), error.message)
         else:
             messages.success(request, "Room settings saved.")
             return redirect("rooms:detail", public_id=room.public_id)
@@ -327,4 +328,27 @@ def watch_status(request, public_id: str):
         patch_cache_control(response, private=True)
     else:
         response["Cache-Control"] = "no-cache, max-age=0"
+    return response
+
+
+def watch_thumbnail(request, public_id: str):
+    """The live room's current thumbnail, for whoever may watch it (the player page's rules:
+    anyone for public and unlisted rooms; members and valid embed links for private ones).
+    404 while the room is offline or OME has no image yet."""
+    try:
+        room = _room_for_viewer(request, public_id)
+    except (_LoginRequired, _LinkRefused):
+        raise Http404("No such room.") from None
+    if not room.is_live:
+        raise Http404("This room is not live.")
+    image = thumbnails.live_thumbnail(room)
+    if image is None:
+        raise Http404("No thumbnail yet.")
+    response = HttpResponse(image, content_type="image/jpeg")
+    seconds = settings.THUMBNAIL_CACHE_SECONDS
+    if room.visibility == Visibility.PRIVATE:
+        patch_cache_control(response, private=True, max_age=seconds)
+        patch_vary_headers(response, ["Cookie"])
+    else:
+        patch_cache_control(response, public=True, max_age=seconds)
     return response

@@ -1,4 +1,5 @@
-"""POST /ome/admission: the HTTP side of OME's AdmissionWebhooks (decisions in rooms.admission).
+"""POST /ome/admission and POST /ome/transcode: the HTTP side of OME's AdmissionWebhooks
+(decisions in rooms.admission) and of its TranscodeWebhook (answers from rooms.quality).
 
 Answers 403 to a missing, forged or stale `X-OME-Signature`, 400 with a reason to a body that
 is not a well-formed admission request, and OME's JSON otherwise. Failed signatures are
@@ -18,10 +19,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from prometheus_client import Counter, Histogram
 
-from core import ratelimit
+from core import jsonbody, ratelimit
 from core.outage import cache_optional
 
-from . import admission
+from . import admission, quality
+from .models import Quality, Room
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +57,7 @@ def _failure_allowed(address: str, *, limit: int, window: int) -> bool:
     return ratelimit.allow("ome-admission-signature", address, limit=limit, window_seconds=window)
 
 
-def _signature_failed(request, reason: str) -> JsonResponse:
+def _signature_failed(request, reason: str, *, webhook: str = "admission") -> JsonResponse:
     # OME talks to the portal directly over the internal network: its own address is the one
     # to count, not X-Forwarded-For, which anybody in front of a proxy can write.
     address = request.META.get("REMOTE_ADDR", "")
@@ -64,7 +66,7 @@ def _signature_failed(request, reason: str) -> JsonResponse:
         response = _refused("too many requests with a bad signature: try again later", 429)
         response["Retry-After"] = str(window)
         return response
-    logger.warning("admission webhook from %s refused: %s", address, reason)
+    logger.warning("%s webhook from %s refused: %s", webhook, address, reason)
     return _refused(reason, 403)
 
 
@@ -105,3 +107,63 @@ def _decide(request) -> tuple[JsonResponse, str, str]:
     else:
         outcome = "allowed" if answer.get("allowed") else "refused"
     return JsonResponse(answer), parsed.direction, outcome
+
+
+# --- TranscodeWebhook ------------------------------------------------------------------------
+
+TRANSCODE_ANSWERS = Counter(
+    "portal_transcode_answers_total",
+    "TranscodeWebhook requests answered, by the delivery given (original, adaptive) or the refusal.",
+    ["outcome"],
+)
+
+
+@csrf_exempt
+@require_POST
+def transcode_webhook(request):
+    """OME asks which outputs to make of a stream it just created (once per stream).
+
+    Answered from the room's settings, without calling OME, in at most two indexed queries (the
+    room; recording what it was given when that changed). A stream that is no room's (or a body
+    this version cannot read the stream name from) gets the original delivery: never an error
+    that would stop a stream OME already admitted.
+    """
+    body = request.body
+    if len(body) > MAX_BODY_BYTES:
+        TRANSCODE_ANSWERS.labels("bad_request").inc()
+        return _refused(f"the body is larger than {MAX_BODY_BYTES} bytes", 400)
+    signature = request.headers.get("X-OME-Signature")
+    if not admission.signature_is_valid(body, signature, settings.OME_WEBHOOK_SECRET):
+        TRANSCODE_ANSWERS.labels("bad_signature").inc()
+        reason = (
+            "the X-OME-Signature does not match the body (check OME_WEBHOOK_SECRET)"
+            if signature
+            else "the X-OME-Signature header is missing"
+        )
+        return _signature_failed(request, reason, webhook="transcode")
+    try:
+        data = jsonbody.loads(body)
+    except ValueError:
+        data = None
+    stream = data.get("stream") if isinstance(data, dict) else None
+    stream = stream if isinstance(stream, dict) else {}
+    name = stream.get("name") if isinstance(stream.get("name"), str) else ""
+    given = _delivery_for(name)
+    TRANSCODE_ANSWERS.labels(given).inc()
+    logger.info("transcode webhook: stream %r gets the %s delivery", name[:64], given)
+    return JsonResponse(quality.answer(quality=given, source=quality.Source.from_tracks(stream.get("tracks"))))
+
+
+def _delivery_for(stream_name: str) -> str:
+    """The room's quality, noted as what its current stream was given (players follow that)."""
+    row = (
+        Room.objects.filter(public_id=stream_name).values_list("pk", "quality", "delivered_quality").first()
+        if stream_name
+        else None
+    )
+    if row is None:
+        return Quality.ORIGINAL
+    pk, wanted, delivered = row
+    if wanted != delivered:
+        Room.objects.filter(pk=pk).update(delivered_quality=wanted)
+    return wanted

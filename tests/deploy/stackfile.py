@@ -179,9 +179,14 @@ try:
     admission_path = reverse("ome_admission")
 except NoReverseMatch:
     admission_path = None
+try:
+    transcode_path = reverse("ome_transcode")
+except NoReverseMatch:
+    transcode_path = None
 db = settings.DATABASES["default"]
 print(json.dumps({
     "admission_path": admission_path,
+    "transcode_path": transcode_path,
     "ALLOWED_HOSTS": settings.ALLOWED_HOSTS,
     "DEBUG": settings.DEBUG,
     "database": {key: db.get(key) for key in ("ENGINE", "NAME", "USER", "PASSWORD", "HOST", "PORT")},
@@ -189,7 +194,7 @@ print(json.dumps({
         "OME_API_URL", "OME_API_TOKEN", "OME_WEBHOOK_SECRET", "OME_VHOST", "OME_APP",
         "OME_RTMP_VARIANT_SUFFIX", "OME_RECORDINGS_DIR", "RECORDINGS_DIR", "OME_WEBRTC_URL",
         "OME_LLHLS_URL", "OME_RTMP_URL", "OME_SRT_URL", "CELERY_BROKER_URL", "DEFAULT_FROM_EMAIL",
-        "TRUSTED_PROXY_COUNT",
+        "TRUSTED_PROXY_COUNT", "OME_THUMBNAIL_URL",
     )},
 }))
 """

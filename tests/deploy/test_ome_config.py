@@ -333,3 +333,35 @@ def test_every_awk_renders_the_same_configuration(stack, origin_xml, tmp_path):
         result = render_ome(service_environment(stack, "ome"), awk=awk, tmp_path=tmp_path)
         assert result.returncode == 0, f"{awk}: {result.stderr}"
         assert result.stdout == origin_xml, f"{awk} renders Server.xml differently"
+
+
+def test_the_origin_asks_the_portal_which_outputs_each_stream_gets_and_falls_back_to_its_own(origin, edge, portal):
+    hook = application(origin).find("TranscodeWebhook")
+    assert hook is not None and text(hook, "Enable") == "true"
+    url = urlsplit(text(hook, "ControlServerUrl"))
+    assert (url.scheme, url.hostname, url.port) == ("http", "web", 8000), "the web service, internal network"
+    assert url.path == (portal["transcode_path"] or "/ome/transcode")
+    assert text(hook, "SecretKey") == portal["OME_WEBHOOK_SECRET"], "signed like the admission webhook"
+    assert int(text(hook, "Timeout")) <= 3000
+    # The portal down or failing: streams still start, delivered as published (the local profiles).
+    assert text(hook, "UseLocalProfilesOnConnectionFailure") == "true"
+    assert text(hook, "UseLocalProfilesOnErrorResponse") == "true"
+    assert application(edge).find("TranscodeWebhook") is None, "edges receive the origin's outputs over OVT"
+
+
+def test_thumbnails_are_made_on_the_origin_and_reachable_on_the_internal_network_only(origin, edge, stack, portal):
+    port = int(text(origin, "Bind/Publishers/Thumbnail/Port"))
+    assert urlsplit(portal["OME_THUMBNAIL_URL"]) == urlsplit(f"http://ome:{port}"), "where the portal fetches them"
+    assert application(origin).find("Publishers/Thumbnail") is not None
+    published = {p["target"] for p in published_ports(stack["services"]["ome"])}
+    assert port not in published, "OME serves any stream's thumbnail to anyone who reaches the port"
+    for service in ("ome", "ome-edge"):
+        labels = dict(item.split("=", 1) for item in stack["services"][service]["deploy"]["labels"])
+        routed = {int(value) for key, value in labels.items() if key.endswith("loadbalancer.server.port")}
+        assert port not in routed, f"Traefik must not route the thumbnail port of {service}"
+    assert port != int(text(origin, "Bind/Publishers/LLHLS/Port")), "the LL-HLS port is routed to the outside"
+    # Without the portal the local profile still makes thumbnails; edges make none.
+    images = application(origin).findall("OutputProfiles/OutputProfile/Encodes/Image")
+    assert [text(image, "Codec") for image in images] == ["jpeg"]
+    assert edge.find("Bind/Publishers/Thumbnail") is None
+    assert application(edge).findall("OutputProfiles/OutputProfile/Encodes/Image") == []

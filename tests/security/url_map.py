@@ -220,6 +220,12 @@ MAP: dict[str, Entry] = {
         "without the signature everyone is refused (its bodies are tested in test_admission_webhook_bad_input.py)",
         lambda w: [Fill(body={"client": {}, "request": {"url": f"rtmp://ome/app/{w.a.room.stream_key}"}})],
     ),
+    "ome_transcode": Entry(
+        OF_A,
+        "OME's TranscodeWebhook: authenticated by OME's HMAC signature; without it everyone is refused, "
+        "and a signed answer says only which outputs a stream gets (see test_transcode_webhook.py)",
+        lambda w: [Fill(body={"stream": {"name": w.a.private_room.public_id, "tracks": []}})],
+    ),
     # Accounts
     "login": open_to_anyone(ACCOUNT),
     "logout": open_to_anyone(ACCOUNT),
@@ -280,6 +286,7 @@ MAP: dict[str, Entry] = {
     "watch": of_a(player),
     "embed": of_a(player),
     "watch_status": of_a(player),
+    "watch_thumbnail": of_a(player),
     "player_html": of_a(
         lambda w: [
             Fill(query=f"room={w.a.private_room.public_id}"),

@@ -1,0 +1,101 @@
+"""Live thumbnails at /watch/ID/thumbnail.jpg: the portal fetches them from OME's Thumbnail
+publisher (here the emulator's, which serves a real JPEG of the stream) and hands them out with
+the room's access rules, since OME's own URL is open to anyone who reaches it."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import av
+import pytest
+import requests
+
+from rooms import credentials
+from rooms import services as room_services
+from rooms.models import Visibility
+
+from .conftest import client_for
+from .factories import RoomFactory
+
+pytestmark = [pytest.mark.emulator, pytest.mark.django_db]
+
+
+@pytest.fixture
+def thumbnail_ome(ome, settings):
+    settings.OME_THUMBNAIL_URL = ome.llhls_url
+    settings.THUMBNAIL_CACHE_SECONDS = 1
+    yield ome
+
+
+def go_live(ome, room) -> None:
+    ome.publish(f"rtmp://127.0.0.1:1935/app/{room.public_id}")
+    room_services.go_live(room_id=room.pk, protocol="rtmp", confirmed=True)
+
+
+def decoded_size(image: bytes) -> tuple[int, int]:
+    with av.open(io.BytesIO(image), format="mjpeg") as container:
+        frame = next(container.decode(video=0))
+        return frame.width, frame.height
+
+
+def thumbnail(client, room, query: str = ""):
+    return client.get(f"/watch/{room.public_id}/thumbnail.jpg{query}")
+
+
+def test_anyone_sees_a_live_public_rooms_thumbnail_a_real_jpeg_of_the_stream(client, team, thumbnail_ome):
+    room = RoomFactory(organization=team.organization)
+    go_live(thumbnail_ome, room)
+    response = thumbnail(client, room)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/jpeg"
+    assert "public" in response["Cache-Control"] and "max-age=1" in response["Cache-Control"]
+    assert decoded_size(response.content) == (640, 360), "the size the portal's transcode answer asks for"
+    unlisted = RoomFactory(organization=team.organization, visibility=Visibility.UNLISTED)
+    go_live(thumbnail_ome, unlisted)
+    assert thumbnail(client, unlisted).status_code == 200
+
+
+def test_a_private_rooms_thumbnail_is_only_for_those_who_may_watch_it(client, team, other_team, thumbnail_ome):
+    room = RoomFactory(organization=team.organization, visibility=Visibility.PRIVATE)
+    go_live(thumbnail_ome, room)
+    # OME itself would hand it to anyone: the portal does not.
+    direct = requests.get(f"{thumbnail_ome.llhls_url}/app/{room.public_id}/thumb.jpg", timeout=5)
+    assert direct.status_code == 200, "the reason the stack must never publish OME's thumbnail URLs"
+    assert thumbnail(client, room).status_code == 404, "an anonymous visitor"
+    assert thumbnail(client_for(other_team.owner), room).status_code == 404, "a member of another organization"
+    assert thumbnail(client, room, "?link=forged.link").status_code == 404
+    member = thumbnail(client_for(team.streamer), room)
+    assert member.status_code == 200
+    assert "private" in member["Cache-Control"], "never in a shared cache"
+    token, _link = credentials.mint_embed_link(room=room, lifetime_seconds=3600)
+    assert thumbnail(client, room, f"?link={token}").status_code == 200, "a signed embed link"
+    credentials.withdraw_embed_links(room=room)
+    assert thumbnail(client, room, f"?link={token}").status_code == 404, "a withdrawn link"
+
+
+def test_no_thumbnail_while_offline_or_before_ome_has_an_image(client, team, thumbnail_ome):
+    room = RoomFactory(organization=team.organization)
+    assert thumbnail(client, room).status_code == 404, "offline"
+    room_services.go_live(room_id=room.pk, protocol="rtmp", confirmed=True)  # OME has no such stream
+    assert thumbnail(client, room).status_code == 404
+    assert thumbnail(client, RoomFactory.build(public_id="no-such-room")).status_code == 404
+
+
+def test_the_image_is_kept_briefly_then_follows_ome(client, team, thumbnail_ome):
+    room = RoomFactory(organization=team.organization)
+    go_live(thumbnail_ome, room)
+    assert thumbnail(client, room).status_code == 200
+    thumbnail_ome.unpublish(room.public_id)
+    assert thumbnail(client, room).status_code == 200, "served from the cache: OME is asked once a period"
+    time.sleep(1.2)
+    assert thumbnail(client, room).status_code == 404
+
+
+def test_ome_unreachable_means_no_thumbnail_not_an_error(client, team, settings):
+    settings.OME_THUMBNAIL_URL = "http://127.0.0.1:9"  # nothing listens
+    room = RoomFactory(organization=team.organization)
+    room_services.go_live(room_id=room.pk, protocol="rtmp", confirmed=True)
+    started = time.monotonic()
+    assert thumbnail(client, room).status_code == 404
+    assert time.monotonic() - started < 3
