@@ -20,9 +20,9 @@ from core.errors import PortalError
 from organizations.models import Role
 from organizations.tenancy import member_required, switch_organization
 
-from . import credentials, endpoints, pages, selectors, services, thumbnails
+from . import credentials, endpoints, pages, playability, selectors, services, thumbnails
 from .forms import EmbedLinkForm, RoomForm
-from .models import Room, Visibility
+from .models import LiveState, Room, Visibility
 
 ROOM = selectors.ROOM_IN_URL
 
@@ -314,11 +314,24 @@ def player_html(request):
 
 def watch_status(request, public_id: str):
     """Live state for players. Polled by every viewer, so kept to one indexed query (two for a
-    member of a private room, whose player also gets fresh tokenized sources with each poll)."""
+    member of a private room, whose player also gets fresh tokenized sources with each poll).
+
+    `?known=STATE` (the state the player shows) makes it a long poll: the answer comes as soon
+    as the room's state is another (a room starting becomes playable: rooms.playability), or
+    after WATCH_STATUS_WAIT_SECONDS with the same state."""
     try:
         room = _room_for_viewer(request, public_id)
     except (_LoginRequired, _LinkRefused):
         raise Http404("No such room.") from None
+    known = request.GET.get("known", "")
+    # A live room's next change (its end) is no hurry: only players waiting for it to start wait.
+    if known == room.live_state != LiveState.LIVE and playability.wait_for_change(
+        public_id=room.public_id, known=known, seconds=settings.WATCH_STATUS_WAIT_SECONDS
+    ):
+        try:
+            room = _room_for_viewer(request, public_id)  # fresh, and still the viewer's to watch
+        except (_LoginRequired, _LinkRefused):
+            raise Http404("No such room.") from None
     status = selectors.room_status(room=room, public=True)
     if room.visibility == Visibility.PRIVATE:
         status["sources"] = selectors.player_sources(room=room, request=request)
