@@ -16,6 +16,7 @@ import statistics
 import sys
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
@@ -78,12 +79,17 @@ def _seed(ome) -> None:
             Recording(room=room, state=RecordingState.WAITING) for room in rooms[:RECORDINGS]
         )
     client = OmeClient(ome.api_url, ome.token)
-    for room in rooms:
-        ome.publish(f"rtmp://127.0.0.1:1935/app/{room.public_id}")
-    for push in pushes:
-        client.start_push(push_id=push.ome_id, stream_name=push.stream_name, url=push.url)
-    for recording in recordings:
-        client.start_record(record_id=recording.ome_id, stream_name=recording.room.public_id)
+    with ThreadPoolExecutor(8) as pool:  # a few at a time: the emulator answers each in milliseconds
+        list(pool.map(lambda room: ome.publish(f"rtmp://127.0.0.1:1935/app/{room.public_id}"), rooms))
+        list(
+            pool.map(
+                lambda push: client.start_push(push_id=push.ome_id, stream_name=push.stream_name, url=push.url),
+                pushes,
+            )
+        )
+        list(
+            pool.map(lambda rec: client.start_record(record_id=rec.ome_id, stream_name=rec.room.public_id), recordings)
+        )
 
 
 def measure(passes: int = 5) -> dict:
