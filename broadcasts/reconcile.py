@@ -13,6 +13,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
+from core.bulk import bulk_update_rows
 from ome.client import OmeClient, OmeError
 from ome.reconcile import OmeSnapshot
 
@@ -67,7 +68,7 @@ def reconcile_pushes(snapshot: OmeSnapshot) -> None:
         push.updated_at = now
     if changed:
         with transaction.atomic():
-            Push.objects.bulk_update(changed, UPDATED_FIELDS)
+            bulk_update_rows(changed, UPDATED_FIELDS)
             announce_state_changes((push.pk, before[push.pk], push.state) for push in changed)
     for push_id in to_register:
         start_push_task.delay(push_id)

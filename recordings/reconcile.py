@@ -22,6 +22,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from core.bulk import bulk_update_rows
 from core.queue import enqueue
 from ome.client import OmeClient, OmeError
 from ome.reconcile import OmeSnapshot
@@ -88,7 +89,7 @@ def reconcile_recordings(snapshot: OmeSnapshot) -> None:
         recording.updated_at = now
     if changed:
         with transaction.atomic():
-            Recording.objects.bulk_update(changed, UPDATED_FIELDS)
+            bulk_update_rows(changed, UPDATED_FIELDS)
             announce_state_changes((recording.pk, before[recording.pk], recording.state) for recording in changed)
     for recording in interrupted:
         services.resume_recording(interrupted=recording)

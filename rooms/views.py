@@ -10,7 +10,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.utils.cache import add_never_cache_headers, patch_cache_control, patch_vary_headers
 from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_exempt
@@ -20,9 +20,9 @@ from core.errors import PortalError
 from organizations.models import Role
 from organizations.tenancy import member_required, switch_organization
 
-from . import credentials, endpoints, oembed, pages, selectors, services, thumbnails
+from . import credentials, endpoints, oembed, pages, playability, selectors, services, thumbnails
 from .forms import EmbedLinkForm, RoomForm
-from .models import Quality, Room, Visibility
+from .models import LiveState, Quality, Room, Visibility
 
 ROOM = selectors.ROOM_IN_URL
 
@@ -242,9 +242,6 @@ def _framable(response, room: Room):
 def _player(request, public_id: str | None, template: str, *, allowed_query: frozenset[str] = frozenset()):
     if not public_id:
         raise Http404("Which room? Add ?room=ROOM_ID to the address.")
-    cacheable = pages.cacheable(request, allowed_query=allowed_query)
-    if cacheable and (page := pages.cached(request, public_id=public_id, template=template)) is not None:
-        return page
     try:
         room = _room_for_viewer(request, public_id)
     except _LoginRequired:
@@ -262,43 +259,82 @@ def _player(request, public_id: str | None, template: str, *, allowed_query: fro
         "roomId": room.public_id,
         "title": room.title,
         "statusUrl": status_url,
+        "delivery": room.delivered_quality,
         # Where the player may report its events (postMessage): the sites allowed to embed it.
         "embedOrigins": room.embed_origins,
-        "adaptive": room.quality == Quality.ADAPTIVE,
+        "roomAdaptive": room.quality == Quality.ADAPTIVE,
         **selectors.player_sources(room=room, request=request),
     }
-    context = {"room": room, "config": config, "card": selectors.link_card(room=room, request=request)}
+    thumbnail_url = reverse("watch_thumbnail", args=[room.public_id])
+    query = {"placeholder": "1"}
+    if room.visibility == Visibility.PRIVATE and request.GET.get("link"):
+        query["link"] = request.GET["link"]
+    context = {
+        "room": room,
+        "config": config,
+        "thumbnail_url": f"{thumbnail_url}?{urlencode(query)}",
+        "card": selectors.link_card(room=room, request=request),
+    }
+    if room.is_live and room.visibility != Visibility.PRIVATE:
+        # Link cards show the live picture; a private room's is for members only.
+        context["og_image"] = request.build_absolute_uri(thumbnail_url)
     response = _framable(render(request, template, context), room)
     if room.visibility == Visibility.PRIVATE:
         # The page holds a playback token: never in a shared cache, never reused.
         add_never_cache_headers(response)
         patch_cache_control(response, private=True)
         return response
-    if cacheable:
+    if pages.cacheable(request, allowed_query=allowed_query):
         pages.remember(request, response, public_id=room.public_id, template=template)
     return pages.revalidated(request, response)
 
 
-@xframe_options_exempt
-def watch(request, public_id: str):
-    return _player(request, public_id, "player/watch.html")
-
-
 # The embed URL's options are read by the page's script: the page itself is the same with or without them.
 PLAYER_OPTIONS = frozenset(oembed.PLAYER_OPTIONS)
+# url name -> template, and the query parameters an anonymous viewer's cached page may have.
+_PLAYER_PAGES = {
+    "watch": ("player/watch.html", frozenset()),
+    "embed": ("player/embed.html", PLAYER_OPTIONS),
+    "player_html": ("player/embed.html", PLAYER_OPTIONS | {"room"}),
+}
+
+
+def cached_player_page(request):
+    """The cached page of a public or unlisted room for an anonymous viewer, or None.
+
+    Called by portal.middleware.PlayerPageShortcut ahead of the session, user, tenancy and
+    message middleware, which have nothing to do for such a viewer."""
+    if request.method not in ("GET", "HEAD"):
+        return None
+    try:
+        match = resolve(request.path_info)
+    except Resolver404:
+        return None
+    if match.url_name not in _PLAYER_PAGES:
+        return None
+    template, allowed_query = _PLAYER_PAGES[match.url_name]
+    if not pages.cacheable(request, allowed_query=allowed_query):
+        return None
+    public_id = match.kwargs.get("public_id") or request.GET.get("room", "").strip()
+    return pages.cached(request, public_id=public_id, template=template) if public_id else None
+
+
+@xframe_options_exempt
+def watch(request, public_id: str):
+    return _player(request, public_id, _PLAYER_PAGES["watch"][0])
 
 
 @xframe_options_exempt
 def embed(request, public_id: str):
-    return _player(request, public_id, "player/embed.html", allowed_query=PLAYER_OPTIONS)
+    template, allowed_query = _PLAYER_PAGES["embed"]
+    return _player(request, public_id, template, allowed_query=allowed_query)
 
 
 @xframe_options_exempt
 def player_html(request):
     """The original stack's player URL, /player.html?room=ID, as embedded in existing iframes."""
-    return _player(
-        request, request.GET.get("room", "").strip(), "player/embed.html", allowed_query=PLAYER_OPTIONS | {"room"}
-    )
+    template, allowed_query = _PLAYER_PAGES["player_html"]
+    return _player(request, request.GET.get("room", "").strip(), template, allowed_query=allowed_query)
 
 
 def oembed_view(request):
@@ -346,11 +382,24 @@ def _positive(value: str | None) -> int | None:
 
 def watch_status(request, public_id: str):
     """Live state for players. Polled by every viewer, so kept to one indexed query (two for a
-    member of a private room, whose player also gets fresh tokenized sources with each poll)."""
+    member of a private room, whose player also gets fresh tokenized sources with each poll).
+
+    `?known=STATE` (the state the player shows) makes it a long poll: the answer comes as soon
+    as the room's state is another (a room starting becomes playable: rooms.playability), or
+    after WATCH_STATUS_WAIT_SECONDS with the same state."""
     try:
         room = _room_for_viewer(request, public_id)
     except (_LoginRequired, _LinkRefused):
         raise Http404("No such room.") from None
+    known = request.GET.get("known", "")
+    # A live room's next change (its end) is no hurry: only players waiting for it to start wait.
+    if known == room.live_state != LiveState.LIVE and playability.wait_for_change(
+        public_id=room.public_id, known=known, seconds=settings.WATCH_STATUS_WAIT_SECONDS
+    ):
+        try:
+            room = _room_for_viewer(request, public_id)  # fresh, and still the viewer's to watch
+        except (_LoginRequired, _LinkRefused):
+            raise Http404("No such room.") from None
     status = selectors.room_status(room=room, public=True)
     if room.visibility == Visibility.PRIVATE:
         status["sources"] = selectors.player_sources(room=room, request=request)
@@ -363,19 +412,26 @@ def watch_status(request, public_id: str):
     return response
 
 
+# A transparent 1x1 GIF: what the portal's own pages get (`?placeholder=1`) while a room has no
+# image, so that a room going live needs no reload and browsers log no failed request meanwhile.
+NO_THUMBNAIL_GIF = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+
+
 def watch_thumbnail(request, public_id: str):
     """The live room's current thumbnail, for whoever may watch it (the player page's rules:
     anyone for public and unlisted rooms; members and valid embed links for private ones).
-    404 while the room is offline or OME has no image yet."""
+    404 while the room is offline or OME has no image yet (the placeholder with `?placeholder=1`)."""
     try:
         room = _room_for_viewer(request, public_id)
     except (_LoginRequired, _LinkRefused):
         raise Http404("No such room.") from None
-    if not room.is_live:
-        raise Http404("This room is not live.")
-    image = thumbnails.live_thumbnail(room)
+    image = thumbnails.live_thumbnail(room) if room.is_live else None
     if image is None:
-        raise Http404("No thumbnail yet.")
+        if request.GET.get("placeholder"):
+            response = HttpResponse(NO_THUMBNAIL_GIF, content_type="image/gif")
+            add_never_cache_headers(response)
+            return response
+        raise Http404("This room has no live thumbnail now.")
     response = HttpResponse(image, content_type="image/jpeg")
     seconds = settings.THUMBNAIL_CACHE_SECONDS
     if room.visibility == Visibility.PRIVATE:

@@ -25,7 +25,7 @@
     autoplay: flag("autoplay", true),
     muted: flag("muted", true),
     controls: flag("controls", true),
-    quality: config.adaptive ? params.get("quality") || "" : "",  // the adaptive ladder's rendition
+    quality: config.roomAdaptive ? params.get("quality") || "" : "",  // the adaptive ladder's rendition
   };
 
   const allowed = (config.embedOrigins || []).map(function (origin) { return origin.toLowerCase(); });

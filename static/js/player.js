@@ -1,7 +1,9 @@
 /* The room player: OvenPlayer with WebRTC first and LL-HLS as fallback, muted autoplay.
-   It follows the room's live state: an offline poster while offline, "waiting for the stream"
-   with retries and backoff while the room is starting (OME refuses players for a moment after a
-   browser publisher connects), the video as soon as it plays. */
+   It follows the room's live state by long polling the status endpoint (the portal answers the
+   moment the state changes): an offline poster while offline, "waiting for the stream" while the
+   room is starting or reconnecting, and the player as soon as the portal says the room is live,
+   which it does the moment OME serves the stream (rooms/playability.py). A player that fails
+   while the room is live retries with a little backoff. */
 (function () {
   "use strict";
   const config = JSON.parse(document.getElementById("player-config").textContent);
@@ -19,6 +21,8 @@
   const options = bridge.options;
 
   let roomState = "unknown";
+  // "adaptive" when the room's current stream has OME's adaptive playlists (a quality menu).
+  let delivery = config.delivery || "original";
   let player = null;
   let retryDelay = RETRY_MIN_MS;
   let retryTimer = null;
@@ -47,17 +51,19 @@
   // In order, OvenPlayer falling back to the next one: WebRTC over UDP or direct TCP (OME 0.21's
   // default), WebRTC through OME's TURN relay (?transport=relay), LL-HLS.
   function sources() {
+    const urls = delivery === "adaptive" && config.adaptive ? config.adaptive : config;
     const list = [];
-    if (config.webrtcUrl) list.push({ type: "webrtc", file: config.webrtcUrl, label: "WebRTC" });
-    if (config.webrtcRelayUrl) list.push({ type: "webrtc", file: config.webrtcRelayUrl, label: "WebRTC (relay)" });
-    if (config.llhlsUrl) list.push({ type: "llhls", file: config.llhlsUrl, label: "LL-HLS" });
+    if (urls.webrtcUrl) list.push({ type: "webrtc", file: urls.webrtcUrl, label: "WebRTC" });
+    if (urls.webrtcRelayUrl) list.push({ type: "webrtc", file: urls.webrtcRelayUrl, label: "WebRTC (relay)" });
+    if (urls.llhlsUrl) list.push({ type: "llhls", file: urls.llhlsUrl, label: "LL-HLS" });
     return list;
   }
 
   function scheduleRetry() {
     const mine = generation;
     retryTimer = setTimeout(function () {
-      if (mine === generation && roomState !== "offline") startPlayer();
+      retryTimer = null;
+      if (mine === generation && roomState === "live") startPlayer();
     }, retryDelay);
     retryDelay = Math.min(retryDelay * 2, RETRY_MAX_MS);
   }
@@ -113,8 +119,12 @@
       config.webrtcUrl = status.sources.webrtcUrl;
       config.webrtcRelayUrl = status.sources.webrtcRelayUrl;
       config.llhlsUrl = status.sources.llhlsUrl;
+      config.adaptive = status.sources.adaptive;
     }
     bridge.status(status);
+    // The stream was given other outputs than the page knew (it went live since): play the right ones.
+    const deliveryChanged = status.delivery !== undefined && status.delivery !== delivery;
+    if (deliveryChanged) delivery = status.delivery;
     const previous = roomState;
     roomState = status.state;
     if (status.state === "offline") {
@@ -123,9 +133,9 @@
         retryDelay = RETRY_MIN_MS;
       }
       show("offline", "This stream is offline.");
-    } else if (!player && !retryTimer) {
+    } else if (status.state === "live" && ((!player && !retryTimer) || deliveryChanged)) {
       startPlayer();
-    } else if (root.dataset.state === "waiting") {
+    } else if (root.dataset.state !== "playing") {
       show("waiting", waitingText());
     }
   }
@@ -135,5 +145,11 @@
     return;
   }
   OvenPlayer.debug(false);
-  window.portalPoll(config.statusUrl, applyStatus, { every: POLL_MS, firstAfter: 0 });
+  function statusUrl() {
+    // The state shown so far: the portal answers when the room's is another (a long poll).
+    const separator = config.statusUrl.indexOf("?") === -1 ? "?" : "&";
+    return roomState === "unknown" ? config.statusUrl : config.statusUrl + separator + "known=" + roomState;
+  }
+
+  window.portalPoll(statusUrl, applyStatus, { every: POLL_MS, firstAfter: 0, longPoll: true });
 })();
