@@ -343,3 +343,25 @@ def test_a_real_worker_delivers_and_retries_after_an_error(celery_worker, settin
         assert time.monotonic() < deadline, celery_worker.log_tail()
         time.sleep(0.1)
     assert Delivery.objects.get().attempts == 2
+
+
+def test_the_readmes_verification_example_accepts_our_deliveries_and_refuses_tampered_ones(
+    room, receiver, django_capture_on_commit_callbacks
+):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("#### Webhooks") :]
+    example = section[
+        section.index("```python") + len("```python") : section.index("```", section.index("```python") + 9)
+    ]
+    namespace: dict = {}
+    exec(example, namespace)
+    _endpoint_and_secret = _endpoint(room.organization, receiver.url)
+    _go_live(room, django_capture_on_commit_callbacks)
+    [request] = receiver.wait_for(1)
+    header = request.headers["x-streamingstack-signature"]
+    secret = _endpoint_and_secret[1]
+    assert namespace["verify"](secret, header, request.body)
+    assert not namespace["verify"](secret, header, request.body.replace(b"live", b"gone"))
+    assert not namespace["verify"]("whsec_wrong", header, request.body)
