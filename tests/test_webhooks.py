@@ -365,3 +365,17 @@ def test_the_readmes_verification_example_accepts_our_deliveries_and_refuses_tam
     assert namespace["verify"](secret, header, request.body)
     assert not namespace["verify"](secret, header, request.body.replace(b"live", b"gone"))
     assert not namespace["verify"]("whsec_wrong", header, request.body)
+
+
+def test_a_push_ome_reports_pushing_is_announced_started_once(room, receiver, django_capture_on_commit_callbacks):
+    from ome.client import PushInfo
+
+    _endpoint(room.organization, receiver.url, events=[Event.PUSH_STARTED])
+    push = Push.objects.create(room=room, stream_name="x", url="rtmp://127.0.0.1:1/live", state=PushState.REQUESTED)
+    pushing = PushInfo.from_json({"id": push.ome_id, "state": "pushing", "stream": {"name": "x"}})
+    with django_capture_on_commit_callbacks(execute=True):
+        push_outcomes.push_registered(push_id=push.pk, info=pushing)
+        push_outcomes.push_registered(push_id=push.pk, info=pushing)  # OME says it again: no second event
+    [request] = receiver.wait_for(1)
+    event = json.loads(request.body)
+    assert (event["type"], event["data"]["id"], event["data"]["state"]) == ("push.started", push.pk, "pushing")
