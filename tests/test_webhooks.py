@@ -379,3 +379,20 @@ def test_a_push_ome_reports_pushing_is_announced_started_once(room, receiver, dj
     [request] = receiver.wait_for(1)
     event = json.loads(request.body)
     assert (event["type"], event["data"]["id"], event["data"]["state"]) == ("push.started", push.pk, "pushing")
+
+
+def test_deliveries_are_kept_a_month(settings, room, receiver):
+    from webhooks.tasks import delete_old_deliveries
+
+    endpoint, _secret = _endpoint(room.organization, receiver.url)
+    old = Delivery.objects.create(
+        endpoint=endpoint, event_type=Event.ROOM_LIVE, body="{}", state=DeliveryState.SUCCEEDED,
+        created_at=timezone.now() - timezone.timedelta(days=31),
+    )  # fmt: skip
+    recent = Delivery.objects.create(
+        endpoint=endpoint, event_type=Event.ROOM_LIVE, body="{}", state=DeliveryState.FAILED,
+        created_at=timezone.now() - timezone.timedelta(days=29),
+    )  # fmt: skip
+    assert delete_old_deliveries() == 1
+    assert list(Delivery.objects.values_list("pk", flat=True)) == [recent.pk]
+    assert not Delivery.objects.filter(pk=old.pk).exists()
