@@ -1,6 +1,6 @@
 """`python -m bench`: the viewer's paths and the control paths, measured side by side.
 
-One command, bounded in time (about 4 minutes with the defaults), that:
+One command, bounded in time (about 5 minutes with the defaults), that:
 
 1. starts gunicorn exactly as `docker/entrypoint.sh web` does (workers, threads, access log,
    logger class), with production settings (DEBUG off, collected static files with whitenoise's
@@ -273,7 +273,24 @@ def table(work: list[Scenario]) -> list[str]:
     return lines
 
 
-def report(args, work: list[Scenario], facts: dict, reconcile: dict | None) -> str:
+def time_to_first_frame(*, runs: int, env: dict[str, str]) -> str:
+    """bench/time_to_first_frame.py's summary line (Chromium, the emulator at OME 0.21's delay)."""
+    print("time to first frame (Chromium, emulator)…", flush=True)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "time_to_first_frame.py"), "--runs", str(runs)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    lines = [line for line in result.stdout.splitlines() if line.startswith(("  run", "median"))]
+    if result.returncode or not lines:
+        return f"time to first frame: failed ({(result.stderr or result.stdout)[-300:]})"
+    return "\n".join(lines)
+
+
+def report(args, work: list[Scenario], facts: dict, reconcile: dict | None, first_frame: str | None = None) -> str:
     load = os.getloadavg()
     lines = [
         f"Run of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: `python -m bench --rounds {args.rounds} "
@@ -305,6 +322,9 @@ def report(args, work: list[Scenario], facts: dict, reconcile: dict | None) -> s
             f"OME calls of one pass: {reconcile['ome_call_list']}. Target: a constant number of OME calls, "
             f"≤ 20 queries, < 1 s: **{'met' if reconcile['queries'] <= 20 and reconcile['seconds'] < 1 else 'not met'}**.",
         ]
+    if first_frame:
+        lines += ["", "Time to first frame (`bench/time_to_first_frame.py --runs 3`, Chromium, emulator):", "", "```"]
+        lines += [first_frame, "```"]
     return "\n".join(lines)
 
 
@@ -320,13 +340,14 @@ def write_doc(text: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run (default 5)")
+    parser.add_argument("--duration", type=int, default=4, help="seconds per wrk run (default 5)")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=int(os.environ.get("GUNICORN_WORKERS", 3)))
     parser.add_argument("--threads", type=int, default=int(os.environ.get("GUNICORN_THREADS", 4)))
     parser.add_argument("--only", default="", help="run only the scenarios whose name contains this (and baselines)")
     parser.add_argument("--skip-reconcile", action="store_true")
+    parser.add_argument("--skip-first-frame", action="store_true", help="skip the Chromium time-to-first-frame runs")
     parser.add_argument("--no-write", action="store_true", help="print, do not write docs/performance.md")
     parser.add_argument(
         "--database-url", default=os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench")
@@ -339,6 +360,7 @@ def main() -> None:
         raise SystemExit(f"wrk is needed at {WRK} (apt-get install wrk)")
     args.load_before = os.getloadavg()
 
+    outside_env = dict(os.environ)  # time_to_first_frame.py sets up its own (`make run`'s) portal
     static_root = ROOT / "var" / "bench-static"
     env = server_environment(args.database_url, args.redis_url)
     env.update(STATIC_MANIFEST="true", STATIC_ROOT=str(static_root))
@@ -356,7 +378,8 @@ def main() -> None:
         from bench import reconcile as reconcile_bench
 
         reconcile = reconcile_bench.measure()
-    text = report(args, work, facts, reconcile)
+    first_frame = None if args.skip_first_frame else time_to_first_frame(runs=3, env=outside_env)
+    text = report(args, work, facts, reconcile, first_frame)
     print(f"\n{text}\n\n(measured in {time.monotonic() - started:.0f} s)")
     if not args.no_write:
         write_doc(text)

@@ -12,6 +12,7 @@ import logging
 
 from django.utils import timezone
 
+from core.bulk import bulk_update_rows
 from ome.client import OmeClient, OmeError
 from ome.reconcile import OmeSnapshot
 
@@ -63,7 +64,7 @@ def reconcile_pushes(snapshot: OmeSnapshot) -> None:
     for push in changed:
         push.updated_at = now
     if changed:
-        Push.objects.bulk_update(changed, UPDATED_FIELDS)
+        bulk_update_rows(changed, UPDATED_FIELDS)
     for push_id in to_register:
         start_push_task.delay(push_id)
     for push_id in to_stop:

@@ -79,3 +79,20 @@ class OmeWebhookShortcut:
             return unavailable_response(request)
         finally:
             reset_unqueued(token)
+
+
+class PlayerPageShortcut:
+    """Serves a public room's cached player page to an anonymous viewer right after the security
+    and static-file middleware, skipping the session, CSRF, user, tenancy and message middleware
+    (such a viewer has no session, and the page is the same for all of them). A miss, a private
+    room or a signed-in member goes on through the whole stack (rooms.views.cached_player_page).
+    """
+
+    def __init__(self, get_response):
+        from rooms.views import cached_player_page
+
+        self.get_response = get_response
+        self.cached_page = cached_player_page
+
+    def __call__(self, request):
+        return self.cached_page(request) or self.get_response(request)

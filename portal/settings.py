@@ -61,6 +61,8 @@ MIDDLEWARE = [
     "portal.middleware.OmeWebhookShortcut",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # A public room's cached player page for anonymous viewers skips everything below.
+    "portal.middleware.PlayerPageShortcut",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -285,6 +287,10 @@ RECORDINGS_UPLOAD_TIME_LIMIT = env.int("RECORDINGS_UPLOAD_TIME_LIMIT", default=3
 # recordings worker, next to OME's volume, consumes it (docker/stack.yml's recordings-worker).
 RECORDINGS_QUEUE = env("RECORDINGS_QUEUE", default="recordings")
 RECONCILE_SECONDS = env.float("RECONCILE_SECONDS", default=5.0)
+# The player's status request waits this long for the room's state to change (long polling), and
+# at most this many such requests per web process wait at once (each holds one of its threads).
+WATCH_STATUS_WAIT_SECONDS = env.float("WATCH_STATUS_WAIT_SECONDS", default=20.0)
+WATCH_STATUS_WAITERS = env.int("WATCH_STATUS_WAITERS", default=2)
 # Streams whose statistics each reconcile pass reads (round robin) to correct viewer counts:
 # every live room is read within ceil(live rooms / this) passes (1,000 rooms: 10 passes, 50 s).
 RECONCILE_STATS_PER_PASS = env.int("RECONCILE_STATS_PER_PASS", default=100)

@@ -22,6 +22,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from core.bulk import bulk_update_rows
 from core.queue import enqueue
 from ome.client import OmeClient, OmeError
 from ome.reconcile import OmeSnapshot
@@ -85,7 +86,7 @@ def reconcile_recordings(snapshot: OmeSnapshot) -> None:
     for recording in changed:
         recording.updated_at = now
     if changed:
-        Recording.objects.bulk_update(changed, UPDATED_FIELDS)
+        bulk_update_rows(changed, UPDATED_FIELDS)
     for recording in interrupted:
         services.resume_recording(interrupted=recording)
     for recording_id in to_register:

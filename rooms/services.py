@@ -8,6 +8,7 @@ from django.db import IntegrityError, models, transaction
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from core.bulk import bulk_update_rows
 from core.errors import Conflict, LimitReached
 from organizations.models import Organization
 
@@ -227,7 +228,7 @@ def record_viewer_counts(*, counts: dict[int, int], measured: Collection[int] = 
     for room in changed:
         room.viewer_count = counts[room.pk]
     if changed:
-        Room.objects.bulk_update(changed, ["viewer_count"])
+        bulk_update_rows(changed, ["viewer_count"])
     peaks = {pk: counts[pk] for pk in measured if counts.get(pk)}
     if peaks:
         LiveSession.objects.open().filter(room_id__in=list(peaks)).update(

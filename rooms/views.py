@@ -10,7 +10,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.utils.cache import add_never_cache_headers, patch_cache_control, patch_vary_headers
 from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_exempt
@@ -20,9 +20,9 @@ from core.errors import PortalError
 from organizations.models import Role
 from organizations.tenancy import member_required, switch_organization
 
-from . import credentials, endpoints, pages, selectors, services, thumbnails
+from . import credentials, endpoints, pages, playability, selectors, services, thumbnails
 from .forms import EmbedLinkForm, RoomForm
-from .models import Room, Visibility
+from .models import LiveState, Room, Visibility
 
 ROOM = selectors.ROOM_IN_URL
 
@@ -237,9 +237,6 @@ def _framable(response, room: Room):
 def _player(request, public_id: str | None, template: str, *, allowed_query: frozenset[str] = frozenset()):
     if not public_id:
         raise Http404("Which room? Add ?room=ROOM_ID to the address.")
-    cacheable = pages.cacheable(request, allowed_query=allowed_query)
-    if cacheable and (page := pages.cached(request, public_id=public_id, template=template)) is not None:
-        return page
     try:
         room = _room_for_viewer(request, public_id)
     except _LoginRequired:
@@ -274,34 +271,76 @@ def _player(request, public_id: str | None, template: str, *, allowed_query: fro
         add_never_cache_headers(response)
         patch_cache_control(response, private=True)
         return response
-    if cacheable:
+    if pages.cacheable(request, allowed_query=allowed_query):
         pages.remember(request, response, public_id=room.public_id, template=template)
     return pages.revalidated(request, response)
 
 
+# url name -> template, and the query parameters an anonymous viewer's cached page may have.
+_PLAYER_PAGES = {
+    "watch": ("player/watch.html", frozenset()),
+    "embed": ("player/embed.html", frozenset()),
+    "player_html": ("player/embed.html", frozenset({"room"})),
+}
+
+
+def cached_player_page(request):
+    """The cached page of a public or unlisted room for an anonymous viewer, or None.
+
+    Called by portal.middleware.PlayerPageShortcut ahead of the session, user, tenancy and
+    message middleware, which have nothing to do for such a viewer."""
+    if request.method not in ("GET", "HEAD"):
+        return None
+    try:
+        match = resolve(request.path_info)
+    except Resolver404:
+        return None
+    if match.url_name not in _PLAYER_PAGES:
+        return None
+    template, allowed_query = _PLAYER_PAGES[match.url_name]
+    if not pages.cacheable(request, allowed_query=allowed_query):
+        return None
+    public_id = match.kwargs.get("public_id") or request.GET.get("room", "").strip()
+    return pages.cached(request, public_id=public_id, template=template) if public_id else None
+
+
 @xframe_options_exempt
 def watch(request, public_id: str):
-    return _player(request, public_id, "player/watch.html")
+    return _player(request, public_id, _PLAYER_PAGES["watch"][0])
 
 
 @xframe_options_exempt
 def embed(request, public_id: str):
-    return _player(request, public_id, "player/embed.html")
+    return _player(request, public_id, _PLAYER_PAGES["embed"][0])
 
 
 @xframe_options_exempt
 def player_html(request):
     """The original stack's player URL, /player.html?room=ID, as embedded in existing iframes."""
-    return _player(request, request.GET.get("room", "").strip(), "player/embed.html", allowed_query=frozenset({"room"}))
+    template, allowed_query = _PLAYER_PAGES["player_html"]
+    return _player(request, request.GET.get("room", "").strip(), template, allowed_query=allowed_query)
 
 
 def watch_status(request, public_id: str):
     """Live state for players. Polled by every viewer, so kept to one indexed query (two for a
-    member of a private room, whose player also gets fresh tokenized sources with each poll)."""
+    member of a private room, whose player also gets fresh tokenized sources with each poll).
+
+    `?known=STATE` (the state the player shows) makes it a long poll: the answer comes as soon
+    as the room's state is another (a room starting becomes playable: rooms.playability), or
+    after WATCH_STATUS_WAIT_SECONDS with the same state."""
     try:
         room = _room_for_viewer(request, public_id)
     except (_LoginRequired, _LinkRefused):
         raise Http404("No such room.") from None
+    known = request.GET.get("known", "")
+    # A live room's next change (its end) is no hurry: only players waiting for it to start wait.
+    if known == room.live_state != LiveState.LIVE and playability.wait_for_change(
+        public_id=room.public_id, known=known, seconds=settings.WATCH_STATUS_WAIT_SECONDS
+    ):
+        try:
+            room = _room_for_viewer(request, public_id)  # fresh, and still the viewer's to watch
+        except (_LoginRequired, _LinkRefused):
+            raise Http404("No such room.") from None
     status = selectors.room_status(room=room, public=True)
     if room.visibility == Visibility.PRIVATE:
         status["sources"] = selectors.player_sources(room=room, request=request)

@@ -74,3 +74,11 @@ def test_a_signed_in_member_gets_their_own_page_not_the_anonymous_one(client, st
     page = streamer_client.get(f"/watch/{room.public_id}").content.decode()
     assert team.streamer.email in page, "the member's own menu"
     assert team.streamer.email not in client.get(f"/watch/{room.public_id}").content.decode()
+
+
+def test_the_cached_page_skips_the_session_and_user_but_keeps_the_security_headers(client, room):
+    client.get(f"/watch/{room.public_id}")
+    response = client.get(f"/watch/{room.public_id}")
+    assert not hasattr(response.wsgi_request, "user"), "served ahead of the session and auth middleware"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Referrer-Policy"] == "strict-origin-when-cross-origin"

@@ -76,6 +76,7 @@ def test_a_pass_costs_the_same_with_200_live_rooms_as_with_2(portal_ome, team, o
     assert Room.objects.filter(live_state=LiveState.LIVE).count() == 200
     assert Recording.objects.filter(state=RecordingState.RECORDING).count() == 200
     assert many_queries == few_queries, f"queries with 200 rooms {many_queries} vs with 2 rooms {few_queries}"
+    assert many_queries <= 20, f"a pass costs {many_queries} database queries"
     # Streams, pushes, records and app statistics: one call each; then the statistics of at most
     # `budget` streams (round robin), whatever the number of live rooms.
     assert few_calls == 4 + 2, "both rooms' statistics fit in the budget"
@@ -150,3 +151,15 @@ def test_nothing_changes_while_ome_cannot_be_read(settings, room):
 
     reconcile_task.apply()
     assert Room.objects.get(pk=room.pk).live_state == LiveState.LIVE, "OME's silence is not a fact about streams"
+
+
+def test_pushes_counters_written_in_one_statement_are_the_ones_ome_reported(portal_ome, team):
+    """The reconcile loop writes every push's changes in one UPDATE (core.bulk on PostgreSQL)."""
+    rooms = _live_rooms_with_pushes_and_recordings(portal_ome, team, 3)
+    time.sleep(1.2)
+    reconcile()
+    reported = {push["id"]: push for push in portal_ome.pushes()}
+    for push in Push.objects.filter(room__in=rooms):
+        assert push.state == PushState.PUSHING
+        assert push.sent_bytes > 0 and push.sent_bytes <= reported[push.ome_id]["sentBytes"]
+        assert push.started_at is not None and push.updated_at > push.created_at

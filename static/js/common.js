@@ -5,22 +5,30 @@
 
   /* Fetch `url`'s JSON every `every` ms (every `hiddenEvery` ms while the tab is hidden), the first
      time after `firstAfter` ms, and hand each answer to `onData`. A failed request keeps what is
-     shown. `url` may be a function, for URLs that change. Returns { refresh } to fetch at once. */
+     shown. `url` may be a function, for URLs that change. Returns { refresh } to fetch at once.
+     For a long poll (the server holds the request until something changes), `longPoll: true`
+     asks again at once after an answer that took at least a second, and after `every` otherwise. */
   function poll(url, onData, options) {
     const every = options.every;
     const hiddenEvery = options.hiddenEvery || every * 3;
     async function refresh() {
+      const started = Date.now();
       try {
         const target = typeof url === "function" ? url() : url;
         const response = await fetch(target, { credentials: "same-origin", cache: "no-store" });
-        if (response.ok) onData(await response.json());
+        if (response.ok) {
+          onData(await response.json());
+          return Date.now() - started;
+        }
       } catch (err) {
         /* offline for a moment: keep the last state */
       }
+      return 0;
     }
     async function loop() {
-      await refresh();
-      setTimeout(loop, document.hidden ? hiddenEvery : every);
+      const took = await refresh();
+      const held = options.longPoll && took >= 1000;
+      setTimeout(loop, held ? 0 : document.hidden ? hiddenEvery : every);
     }
     setTimeout(loop, options.firstAfter === undefined ? every : options.firstAfter);
     return { refresh: refresh };

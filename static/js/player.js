@@ -1,7 +1,9 @@
 /* The room player: OvenPlayer with WebRTC first and LL-HLS as fallback, muted autoplay.
-   It follows the room's live state: an offline poster while offline, "waiting for the stream"
-   with retries and backoff while the room is starting (OME refuses players for a moment after a
-   browser publisher connects), the video as soon as it plays. */
+   It follows the room's live state by long polling the status endpoint (the portal answers the
+   moment the state changes): an offline poster while offline, "waiting for the stream" while the
+   room is starting or reconnecting, and the player as soon as the portal says the room is live,
+   which it does the moment OME serves the stream (rooms/playability.py). A player that fails
+   while the room is live retries with a little backoff. */
 (function () {
   "use strict";
   const config = JSON.parse(document.getElementById("player-config").textContent);
@@ -56,7 +58,8 @@
   function scheduleRetry() {
     const mine = generation;
     retryTimer = setTimeout(function () {
-      if (mine === generation && roomState !== "offline") startPlayer();
+      retryTimer = null;
+      if (mine === generation && roomState === "live") startPlayer();
     }, retryDelay);
     retryDelay = Math.min(retryDelay * 2, RETRY_MAX_MS);
   }
@@ -124,9 +127,9 @@
         retryDelay = RETRY_MIN_MS;
       }
       show("offline", "This stream is offline.");
-    } else if ((!player && !retryTimer) || deliveryChanged) {
+    } else if (status.state === "live" && ((!player && !retryTimer) || deliveryChanged)) {
       startPlayer();
-    } else if (root.dataset.state === "waiting") {
+    } else if (root.dataset.state !== "playing") {
       show("waiting", waitingText());
     }
   }
@@ -136,5 +139,11 @@
     return;
   }
   OvenPlayer.debug(false);
-  window.portalPoll(config.statusUrl, applyStatus, { every: POLL_MS, firstAfter: 0 });
+  function statusUrl() {
+    // The state shown so far: the portal answers when the room's is another (a long poll).
+    const separator = config.statusUrl.indexOf("?") === -1 ? "?" : "&";
+    return roomState === "unknown" ? config.statusUrl : config.statusUrl + separator + "known=" + roomState;
+  }
+
+  window.portalPoll(statusUrl, applyStatus, { every: POLL_MS, firstAfter: 0, longPoll: true });
 })();
