@@ -32,14 +32,17 @@ def webrtc_publish_url(room_id: str, credential: str | None = None) -> str:
     return f"{_join(settings.OME_WEBRTC_URL, settings.OME_APP, room_id)}?{urlencode(query)}"
 
 
-def webrtc_play_url(room_id: str, token: str | None = None, *, transport: str | None = None) -> str:
-    url = _join(settings.OME_WEBRTC_URL, settings.OME_APP, room_id)
+def webrtc_play_url(
+    room_id: str, token: str | None = None, *, transport: str | None = None, playlist: str | None = None
+) -> str:
+    """The WebRTC player's URL; `playlist` names an adaptive playlist (`/app/ROOM/abr`)."""
+    url = _join(settings.OME_WEBRTC_URL, settings.OME_APP, room_id, *([playlist] if playlist else []))
     query = {name: value for name, value in (("token", token), ("transport", transport)) if value}
     return f"{url}?{urlencode(query)}" if query else url
 
 
-def llhls_play_url(room_id: str, token: str | None = None) -> str:
-    url = _join(settings.OME_LLHLS_URL, settings.OME_APP, room_id, "llhls.m3u8")
+def llhls_play_url(room_id: str, token: str | None = None, *, playlist: str = "llhls") -> str:
+    url = _join(settings.OME_LLHLS_URL, settings.OME_APP, room_id, f"{playlist}.m3u8")
     return f"{url}?{urlencode({'token': token})}" if token else url
 
 

@@ -8,8 +8,8 @@ from django.urls import reverse
 
 from organizations.tenancy import TenantObject
 
-from . import credentials, endpoints, panels
-from .models import LiveSession, Room, Visibility
+from . import credentials, endpoints, panels, quality
+from .models import LiveSession, Quality, Room, Visibility
 
 
 def is_member(*, room: Room, user) -> bool:
@@ -59,6 +59,9 @@ def room_status(*, room: Room, public: bool = False) -> dict:
     }
     if not public:
         status["protocol"] = room.ingest_protocol
+    else:
+        # Which of the player's sources the current stream has: the adaptive playlists or not.
+        status["delivery"] = room.delivered_quality
     return status
 
 
@@ -80,12 +83,23 @@ def playback_token(*, room: Room, request) -> str | None:
 
 def player_sources(*, room: Room, request) -> dict:
     token = playback_token(room=room, request=request)
-    return {
+    sources = {
         "webrtcUrl": endpoints.webrtc_play_url(room.public_id, token),
         # For viewers whose network lets neither UDP nor direct TCP through to OME.
         "webrtcRelayUrl": endpoints.webrtc_play_url(room.public_id, token, transport=endpoints.TRANSPORT_RELAY),
         "llhlsUrl": endpoints.llhls_play_url(room.public_id, token),
     }
+    if Quality.ADAPTIVE in (room.quality, room.delivered_quality):
+        # The same through the adaptive playlists (a quality menu), for streams that have them.
+        webrtc, llhls = quality.WEBRTC_PLAYLIST, quality.LLHLS_PLAYLIST
+        sources["adaptive"] = {
+            "webrtcUrl": endpoints.webrtc_play_url(room.public_id, token, playlist=webrtc),
+            "webrtcRelayUrl": endpoints.webrtc_play_url(
+                room.public_id, token, transport=endpoints.TRANSPORT_RELAY, playlist=webrtc
+            ),
+            "llhlsUrl": endpoints.llhls_play_url(room.public_id, token, playlist=llhls),
+        }
+    return sources
 
 
 def publisher_extras(*, room: Room, request) -> dict:

@@ -24,6 +24,8 @@ class AdaptiveLimitReached(LimitReached):
 
 def _check_adaptive_limit(*, organization: Organization, room: Room | None = None) -> None:
     """Adaptive delivery costs the operator CPU (transcoding): an organization has a number of such rooms."""
+    # Two rooms switched at once must not both slip under the limit: one waits for the other.
+    Organization.objects.select_for_update().filter(pk=organization.pk).exists()
     others = Room.objects.for_organization(organization).adaptive()
     if room is not None and room.pk:
         others = others.exclude(pk=room.pk)
@@ -49,8 +51,6 @@ def create_room(*, organization: Organization, created_by=None, public_id: str =
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         raise TypeError(f"create_room() got unexpected fields {sorted(unknown)}")
-    if fields.get("quality") == Quality.ADAPTIVE:
-        _check_adaptive_limit(organization=organization)
     room = Room(organization=organization, created_by=created_by, **fields)
     room.set_stream_key(generate_stream_key())
     chosen = bool(public_id)
@@ -58,6 +58,8 @@ def create_room(*, organization: Organization, created_by=None, public_id: str =
         room.public_id = public_id or generate_room_id()
         try:
             with transaction.atomic():
+                if fields.get("quality") == Quality.ADAPTIVE:
+                    _check_adaptive_limit(organization=organization)
                 room.full_clean()
                 room.save()
             return room
@@ -71,16 +73,17 @@ def update_room(*, room: Room, **fields) -> Room:
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         raise TypeError(f"update_room() got unexpected fields {sorted(unknown)}")
-    # Forms set the new values on the instance before this runs: what is stored says whether it changes.
-    if (
-        fields.get("quality") == Quality.ADAPTIVE
-        and not Room.objects.filter(pk=room.pk, quality=Quality.ADAPTIVE).exists()
-    ):
-        _check_adaptive_limit(organization=room.organization, room=room)
-    for name, value in fields.items():
-        setattr(room, name, value)
-    room.full_clean()
-    room.save(update_fields=[*fields, "updated_at"])
+    with transaction.atomic():
+        # Forms set the new values on the instance before this runs: what is stored says whether it changes.
+        if (
+            fields.get("quality") == Quality.ADAPTIVE
+            and not Room.objects.filter(pk=room.pk, quality=Quality.ADAPTIVE).exists()
+        ):
+            _check_adaptive_limit(organization=room.organization, room=room)
+        for name, value in fields.items():
+            setattr(room, name, value)
+        room.full_clean()
+        room.save(update_fields=[*fields, "updated_at"])
     return room
 
 

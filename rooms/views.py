@@ -254,9 +254,18 @@ def _player(request, public_id: str | None, template: str, *, allowed_query: fro
         "roomId": room.public_id,
         "title": room.title,
         "statusUrl": status_url,
+        "delivery": room.delivered_quality,
         **selectors.player_sources(room=room, request=request),
     }
-    response = _framable(render(request, template, {"room": room, "config": config}), room)
+    thumbnail_url = reverse("watch_thumbnail", args=[room.public_id])
+    query = {"placeholder": "1"}
+    if room.visibility == Visibility.PRIVATE and request.GET.get("link"):
+        query["link"] = request.GET["link"]
+    context = {"room": room, "config": config, "thumbnail_url": f"{thumbnail_url}?{urlencode(query)}"}
+    if room.is_live and room.visibility != Visibility.PRIVATE:
+        # Link cards show the live picture; a private room's is for members only.
+        context["og_image"] = request.build_absolute_uri(thumbnail_url)
+    response = _framable(render(request, template, context), room)
     if room.visibility == Visibility.PRIVATE:
         # The page holds a playback token: never in a shared cache, never reused.
         add_never_cache_headers(response)
@@ -348,19 +357,26 @@ def watch_status(request, public_id: str):
     return response
 
 
+# A transparent 1x1 GIF: what the portal's own pages get (`?placeholder=1`) while a room has no
+# image, so that a room going live needs no reload and browsers log no failed request meanwhile.
+NO_THUMBNAIL_GIF = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+
+
 def watch_thumbnail(request, public_id: str):
     """The live room's current thumbnail, for whoever may watch it (the player page's rules:
     anyone for public and unlisted rooms; members and valid embed links for private ones).
-    404 while the room is offline or OME has no image yet."""
+    404 while the room is offline or OME has no image yet (the placeholder with `?placeholder=1`)."""
     try:
         room = _room_for_viewer(request, public_id)
     except (_LoginRequired, _LinkRefused):
         raise Http404("No such room.") from None
-    if not room.is_live:
-        raise Http404("This room is not live.")
-    image = thumbnails.live_thumbnail(room)
+    image = thumbnails.live_thumbnail(room) if room.is_live else None
     if image is None:
-        raise Http404("No thumbnail yet.")
+        if request.GET.get("placeholder"):
+            response = HttpResponse(NO_THUMBNAIL_GIF, content_type="image/gif")
+            add_never_cache_headers(response)
+            return response
+        raise Http404("This room has no live thumbnail now.")
     response = HttpResponse(image, content_type="image/jpeg")
     seconds = settings.THUMBNAIL_CACHE_SECONDS
     if room.visibility == Visibility.PRIVATE:

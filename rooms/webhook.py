@@ -22,7 +22,7 @@ from prometheus_client import Counter, Histogram
 from core import jsonbody, ratelimit
 from core.outage import cache_optional
 
-from . import admission, quality
+from . import admission, facts, quality
 from .models import Quality, Room
 
 logger = logging.getLogger(__name__)
@@ -148,22 +148,28 @@ def transcode_webhook(request):
     stream = data.get("stream") if isinstance(data, dict) else None
     stream = stream if isinstance(stream, dict) else {}
     name = stream.get("name") if isinstance(stream.get("name"), str) else ""
-    given = _delivery_for(name)
+    given, room_id = _delivery_for(name)
     TRANSCODE_ANSWERS.labels(given).inc()
-    logger.info("transcode webhook: stream %r gets the %s delivery", name[:64], given)
+    if room_id is None:
+        # Not a room id: whatever the name is (a mistyped key?), it does not go into the log.
+        logger.info("transcode webhook: a stream that is no room's gets the original delivery")
+    else:
+        logger.info("transcode webhook: room %s gets the %s delivery", room_id, given)
     return JsonResponse(quality.answer(quality=given, source=quality.Source.from_tracks(stream.get("tracks"))))
 
 
-def _delivery_for(stream_name: str) -> str:
-    """The room's quality, noted as what its current stream was given (players follow that)."""
+def _delivery_for(stream_name: str) -> tuple[str, str | None]:
+    """The room's quality, noted as what its current stream was given (players follow that), and
+    the room's id (None: no room has that stream name)."""
     row = (
         Room.objects.filter(public_id=stream_name).values_list("pk", "quality", "delivered_quality").first()
         if stream_name
         else None
     )
     if row is None:
-        return Quality.ORIGINAL
+        return Quality.ORIGINAL, None
     pk, wanted, delivered = row
     if wanted != delivered:
         Room.objects.filter(pk=pk).update(delivered_quality=wanted)
-    return wanted
+        facts.forget_room(public_id=stream_name)  # cached player pages name the sources to play
+    return wanted, stream_name

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import time
+from urllib.parse import urlencode
 
 import av
 import pytest
@@ -99,3 +100,43 @@ def test_ome_unreachable_means_no_thumbnail_not_an_error(client, team, settings)
     started = time.monotonic()
     assert thumbnail(client, room).status_code == 404
     assert time.monotonic() - started < 3
+
+
+def test_the_portals_pages_get_an_invisible_placeholder_instead_of_a_404(client, team, thumbnail_ome):
+    room = RoomFactory(organization=team.organization)
+    response = thumbnail(client, room, "?placeholder=1")
+    assert response.status_code == 200 and response["Content-Type"] == "image/gif"
+    assert response.content.startswith(b"GIF89a\x01\x00\x01\x00"), "1x1: the page hides it"
+    assert "no-cache" in response["Cache-Control"] or "max-age=0" in response["Cache-Control"]
+    private = RoomFactory(organization=team.organization, visibility=Visibility.PRIVATE)
+    assert thumbnail(client, private, "?placeholder=1").status_code == 404, "never for someone who may not watch"
+
+
+def test_live_rooms_show_their_thumbnail_on_the_start_page_the_room_list_the_room_page_and_the_player(
+    client, team, thumbnail_ome
+):
+    live = RoomFactory(organization=team.organization, title="On air")
+    go_live(thumbnail_ome, live)
+    offline = RoomFactory(organization=team.organization, title="Later")
+    src = f'src="/watch/{live.public_id}/thumbnail.jpg?placeholder=1" data-live-thumbnail='
+    assert src in client.get("/").content.decode()
+    member = client_for(team.streamer)
+    rooms = member.get("/rooms/").content.decode()
+    assert src in rooms
+    assert f"/watch/{offline.public_id}/thumbnail.jpg" not in rooms, "offline rooms ask for nothing"
+    assert src in member.get(f"/rooms/{live.public_id}/").content.decode()
+    watch = client.get(f"/watch/{live.public_id}").content.decode()
+    assert src in watch, "the player's poster before playback"
+    assert f'<meta property="og:image" content="http://testserver/watch/{live.public_id}/thumbnail.jpg">' in watch
+    assert "og:image" not in client.get(f"/watch/{offline.public_id}").content.decode(), "nothing to show offline"
+
+
+def test_a_private_rooms_watch_page_has_no_og_image_and_its_poster_carries_the_embed_link(client, team, thumbnail_ome):
+    room = RoomFactory(organization=team.organization, visibility=Visibility.PRIVATE)
+    go_live(thumbnail_ome, room)
+    token, _link = credentials.mint_embed_link(room=room, lifetime_seconds=3600)
+    page = client.get(f"/embed/{room.public_id}?link={token}").content.decode()
+    assert "og:image" not in client_for(team.streamer).get(f"/watch/{room.public_id}").content.decode()
+    query = urlencode({"placeholder": "1", "link": token}).replace("&", "&amp;")
+    assert f"/watch/{room.public_id}/thumbnail.jpg?{query}" in page
+    assert thumbnail(client, room, f"?placeholder=1&link={token}")["Content-Type"] == "image/jpeg"

@@ -143,8 +143,9 @@ def test_a_portrait_source_keeps_its_shape(client, team):
 
 
 @pytest.mark.django_db
-def test_a_stream_that_is_no_rooms_gets_the_original_answer_never_an_error(client):
-    response = post_transcode(client, transcode_body("nobody-s-stream"))
+def test_a_stream_that_is_no_rooms_gets_the_original_answer_never_an_error(client, caplog):
+    response = post_transcode(client, transcode_body("sk-maybe-a-mistyped-key"))
+    assert "sk-maybe-a-mistyped-key" not in caplog.text, "a name that is no room's could be a stream key"
     assert response.status_code == 200
     assert_keeps_what_every_room_needs(response.json())
     assert rungs(response.json()) == []

@@ -36,6 +36,29 @@
   }
   window.portalPoll = poll;
 
+  /* Live thumbnails: every <img data-live-thumbnail="URL?placeholder=1"> shows the room's current
+     image, fetched again every few seconds while the tab is visible, and is marked data-missing
+     (hidden by the CSS) while there is none: the portal then sends a 1x1 placeholder (the room is
+     offline, or OME has no image yet). */
+  const THUMBNAIL_EVERY_MS = 5000;
+  function refreshThumbnails() {
+    if (document.hidden) return;
+    document.querySelectorAll("img[data-live-thumbnail]").forEach(function (img) {
+      const base = img.dataset.liveThumbnail;
+      img.src = base + (base.indexOf("?") === -1 ? "?" : "&") + "t=" + Date.now();
+    });
+  }
+  document.addEventListener("error", function (event) {
+    const img = event.target;
+    if (img.matches && img.matches("img[data-live-thumbnail]")) img.dataset.missing = "1";
+  }, true);
+  document.addEventListener("load", function (event) {
+    const img = event.target;
+    if (!img.matches || !img.matches("img[data-live-thumbnail]")) return;
+    if (img.naturalWidth > 1) delete img.dataset.missing; else img.dataset.missing = "1";
+  }, true);
+  setInterval(refreshThumbnails, THUMBNAIL_EVERY_MS);
+
   function csrfToken() {
     const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
     if (match) return decodeURIComponent(match[1]);

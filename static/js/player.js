@@ -17,6 +17,8 @@
   const RETRY_MAX_MS = 1500;
 
   let roomState = "unknown";
+  // "adaptive" when the room's current stream has OME's adaptive playlists (a quality menu).
+  let delivery = config.delivery || "original";
   let player = null;
   let retryDelay = RETRY_MIN_MS;
   let retryTimer = null;
@@ -45,10 +47,11 @@
   // In order, OvenPlayer falling back to the next one: WebRTC over UDP or direct TCP (OME 0.21's
   // default), WebRTC through OME's TURN relay (?transport=relay), LL-HLS.
   function sources() {
+    const urls = delivery === "adaptive" && config.adaptive ? config.adaptive : config;
     const list = [];
-    if (config.webrtcUrl) list.push({ type: "webrtc", file: config.webrtcUrl, label: "WebRTC" });
-    if (config.webrtcRelayUrl) list.push({ type: "webrtc", file: config.webrtcRelayUrl, label: "WebRTC (relay)" });
-    if (config.llhlsUrl) list.push({ type: "llhls", file: config.llhlsUrl, label: "LL-HLS" });
+    if (urls.webrtcUrl) list.push({ type: "webrtc", file: urls.webrtcUrl, label: "WebRTC" });
+    if (urls.webrtcRelayUrl) list.push({ type: "webrtc", file: urls.webrtcRelayUrl, label: "WebRTC (relay)" });
+    if (urls.llhlsUrl) list.push({ type: "llhls", file: urls.llhlsUrl, label: "LL-HLS" });
     return list;
   }
 
@@ -111,7 +114,11 @@
       config.webrtcUrl = status.sources.webrtcUrl;
       config.webrtcRelayUrl = status.sources.webrtcRelayUrl;
       config.llhlsUrl = status.sources.llhlsUrl;
+      config.adaptive = status.sources.adaptive;
     }
+    // The stream was given other outputs than the page knew (it went live since): play the right ones.
+    const deliveryChanged = status.delivery !== undefined && status.delivery !== delivery;
+    if (deliveryChanged) delivery = status.delivery;
     const previous = roomState;
     roomState = status.state;
     if (status.state === "offline") {
@@ -120,7 +127,7 @@
         retryDelay = RETRY_MIN_MS;
       }
       show("offline", "This stream is offline.");
-    } else if (status.state === "live" && !player && !retryTimer) {
+    } else if (status.state === "live" && ((!player && !retryTimer) || deliveryChanged)) {
       startPlayer();
     } else if (root.dataset.state !== "playing") {
       show("waiting", waitingText());

@@ -1,0 +1,88 @@
+"""An adaptive room in Chromium, through the OME emulator and the portal's transcode webhook: the
+player offers OME's renditions in its quality menu (automatic by default) and switching works;
+live thumbnails appear on the pages and stay current."""
+
+import pytest
+from playwright.sync_api import expect
+
+from rooms import services as room_services
+from rooms.models import Quality
+
+from ..conftest import sign_in
+from ..factories import RoomFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.emulator, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def transcoding_ome(webhooked_ome, live_server, settings):
+    """The emulator asking the live portal which outputs each stream gets, and serving thumbnails to it."""
+    webhooked_ome.config(
+        transcode_webhook_url=live_server.url + "/ome/transcode", transcode_webhook_secret=settings.OME_WEBHOOK_SECRET
+    )
+    settings.OME_THUMBNAIL_URL = webhooked_ome.llhls_url
+    # The emulator's test pattern is 640x352: one rung below it.
+    settings.ADAPTIVE_RENDITIONS = ((240, 400_000),)
+    return webhooked_ome
+
+
+def go_live(ome, room) -> None:
+    ome.publish(f"rtmp://127.0.0.1:1935/app/{room.stream_key}")
+    room_services.go_live(room_id=room.pk, protocol="rtmp", confirmed=True)
+
+
+def test_an_adaptive_room_plays_with_a_working_quality_menu(live_server, page, team, transcoding_ome):
+    room = RoomFactory(organization=team.organization, quality=Quality.ADAPTIVE)
+    go_live(transcoding_ome, room)
+    page.goto(f"{live_server.url}/watch/{room.public_id}")
+    expect(page.get_by_test_id("player")).to_have_attribute("data-state", "playing", timeout=20_000)
+    player = "OvenPlayer.getPlayerList()[0]"
+    assert page.evaluate(f"{player}.getCurrentSource()") == 0
+    assert "/abr" in page.evaluate(f"{player}.getSources()[0].file"), "the adaptive WebRTC playlist"
+    levels = page.evaluate(f"{player}.getQualityLevels().map(l => [l.label, l.width, l.height])")
+    assert levels == [["240p", 436, 240], ["source", 640, 352]], "OME's renditions, as it names and sizes them"
+    assert page.evaluate(f"{player}.isAutoQuality()") is True, "automatic by default"
+
+    page.evaluate(f"window.changes = []; {player}.on('qualityLevelChanged', e => window.changes.push(e))")
+    page.locator("#player-root").hover()
+    page.locator(".op-setting-button").click()
+    page.locator(".op-setting-item", has_text="Quality").click()
+    page.locator(".op-setting-item", has_text="240p").click()
+    # OME (the emulator) confirms the switch with a rendition_changed notification.
+    page.wait_for_function("window.changes.some(e => e.type === 'render' && e.currentQuality === 0)")
+    assert page.evaluate(f"{player}.isAutoQuality()") is False
+    assert page.evaluate(f"{player}.getCurrentQuality()") == 0
+    expect(page.get_by_test_id("player")).to_have_attribute("data-state", "playing")
+    page.console_errors.assert_none()
+
+
+def test_an_original_room_plays_as_published_without_adaptive_playlists(live_server, page, team, transcoding_ome):
+    room = RoomFactory(organization=team.organization)
+    go_live(transcoding_ome, room)
+    page.goto(f"{live_server.url}/watch/{room.public_id}")
+    expect(page.get_by_test_id("player")).to_have_attribute("data-state", "playing", timeout=20_000)
+    assert "/abr" not in page.evaluate("OvenPlayer.getPlayerList()[0].getSources()[0].file")
+    page.console_errors.assert_none()
+
+
+def test_live_thumbnails_show_on_the_start_page_and_the_room_page_and_refresh(
+    live_server, browser_context, page, team, transcoding_ome
+):
+    room = RoomFactory(organization=team.organization, title="Morning Show")
+    go_live(transcoding_ome, room)
+    page.goto(f"{live_server.url}/")
+    card = page.locator(f"article[data-room={room.public_id}] img[data-live-thumbnail]")
+    expect(card).to_be_visible()
+    page.wait_for_function("img => img.complete && img.naturalWidth === 640", arg=card.element_handle())
+    first = card.get_attribute("src")
+    page.wait_for_function("([img, first]) => img.getAttribute('src') !== first", arg=[card.element_handle(), first])
+    assert "t=" in card.get_attribute("src"), "fetched again every few seconds"
+
+    offline = RoomFactory(organization=team.organization, title="Not yet")
+    sign_in(browser_context, live_server, team.streamer)
+    page.goto(f"{live_server.url}/rooms/{offline.public_id}/")
+    thumbnail = page.get_by_test_id("room-thumbnail")
+    expect(thumbnail).to_be_hidden()  # a 1x1 placeholder while the room is offline, no failed request
+    go_live(transcoding_ome, offline)
+    expect(thumbnail).to_be_visible(timeout=10_000)  # it appears once the room is live, without a reload
+    page.console_errors.assert_none()
