@@ -132,6 +132,7 @@
     } else if (root.dataset.state !== "playing") {
       show("waiting", waitingText());
     }
+    return previous !== roomState; // changed: ask again at once (long poll)
   }
 
   if (typeof OvenPlayer === "undefined") {
