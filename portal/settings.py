@@ -292,9 +292,10 @@ RECORDINGS_UPLOAD_TIME_LIMIT = env.int("RECORDINGS_UPLOAD_TIME_LIMIT", default=3
 RECORDINGS_QUEUE = env("RECORDINGS_QUEUE", default="recordings")
 RECONCILE_SECONDS = env.float("RECONCILE_SECONDS", default=5.0)
 # The player's status request waits this long for the room's state to change (long polling), and
-# at most this many such requests per web process wait at once (each holds one of its threads).
+# at most this many such requests per web process wait at once for starting rooms, and as many
+# for offline rooms (each holds one of the process's GUNICORN_THREADS).
 WATCH_STATUS_WAIT_SECONDS = env.float("WATCH_STATUS_WAIT_SECONDS", default=20.0)
-WATCH_STATUS_WAITERS = env.int("WATCH_STATUS_WAITERS", default=2)
+WATCH_STATUS_WAITERS = env.int("WATCH_STATUS_WAITERS", default=1)
 # Streams whose statistics each reconcile pass reads (round robin) to correct viewer counts:
 # every live room is read within ceil(live rooms / this) passes (1,000 rooms: 10 passes, 50 s).
 RECONCILE_STATS_PER_PASS = env.int("RECONCILE_STATS_PER_PASS", default=100)

@@ -151,6 +151,19 @@ def go_live(*, room_id: int, protocol: str = "", started_by_id: int | None = Non
         return session
 
 
+def confirm_playable(*, room_id: int) -> bool:
+    """OME serves the starting (or reconnecting) room's stream: the room is live. False, and
+    nothing changed, when the room is no longer waiting for its stream (it stopped meanwhile)."""
+    with transaction.atomic():
+        waiting = Room.objects.select_for_update().filter(
+            pk=room_id, live_state__in=[LiveState.STARTING, LiveState.RECONNECTING]
+        )
+        if not waiting.exists():
+            return False
+        go_live(room_id=room_id, confirmed=True)
+    return True
+
+
 def stream_lost(*, room_id: int) -> bool:
     """OME no longer lists a live room's stream, and no closing said the publisher left.
 

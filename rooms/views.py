@@ -392,8 +392,12 @@ def watch_status(request, public_id: str):
     except (_LoginRequired, _LinkRefused):
         raise Http404("No such room.") from None
     known = request.GET.get("known", "")
-    # A live room's next change (its end) is no hurry: only players waiting for it to start wait.
-    if known == room.live_state != LiveState.LIVE and playability.wait_for_change(
+    # A live room's next change (its end) is no hurry: only players waiting for it to start wait,
+    # including those of a room the reconcile loop marked live before OME serves its stream.
+    waits = known == room.live_state != LiveState.LIVE or (
+        known and known != LiveState.LIVE and room.live_state == LiveState.LIVE
+    )
+    if waits and playability.wait_for_change(
         public_id=room.public_id, known=known, seconds=settings.WATCH_STATUS_WAIT_SECONDS
     ):
         try:

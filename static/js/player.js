@@ -138,6 +138,7 @@
     } else if (root.dataset.state !== "playing") {
       show("waiting", waitingText());
     }
+    return previous !== roomState; // changed: ask again at once (long poll)
   }
 
   if (typeof OvenPlayer === "undefined") {
