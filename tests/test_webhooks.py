@@ -396,3 +396,16 @@ def test_deliveries_are_kept_a_month(settings, room, receiver):
     assert delete_old_deliveries() == 1
     assert list(Delivery.objects.values_list("pk", flat=True)) == [recent.pk]
     assert not Delivery.objects.filter(pk=old.pk).exists()
+
+
+def test_a_change_that_is_rolled_back_leaves_no_delivery(room, receiver, django_capture_on_commit_callbacks):
+    from django.db import transaction
+
+    _endpoint(room.organization, receiver.url)
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
+        with transaction.atomic():
+            room_services.go_live(room_id=room.pk, confirmed=True)
+            assert Delivery.objects.count() == 1, "stored with the change, before anything is sent"
+            raise RuntimeError("the change fails after the event")
+    assert not Delivery.objects.exists()
+    assert receiver.received == []
