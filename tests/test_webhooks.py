@@ -249,7 +249,7 @@ def test_push_and_recording_changes_are_events(room, receiver, django_capture_on
         room=room, stream_name="y", url=destination.url, stream_key="k-123456", state=PushState.STOPPING
     )
     recording = Recording.objects.create(room=room, state=RecordingState.RECORDING)
-    uploaded = Recording.objects.create(room=room, state=RecordingState.UPLOADING)
+    uploaded = Recording.objects.create(room=room, state=RecordingState.UPLOADING, file_path="/org/r/rec.mp4")
     with django_capture_on_commit_callbacks(execute=True):
         push_outcomes.push_failed(push_id=failing.pk, message="refused")
         push_outcomes.push_failed(push_id=failing.pk, message="refused again")  # failed already: no second event
