@@ -186,7 +186,8 @@ def _forget(keys: list[str]) -> None:
 
 def forget_room(*, public_id: str, stream_key_digest: str = "") -> None:
     """Drop what is cached about a room (and about its stream key's digest, new or unknown)."""
-    keys = [_room_key(public_id), pages_key(public_id)]
+    # With the room's state, whether OME was last seen serving its stream (rooms.playability).
+    keys = [_room_key(public_id), pages_key(public_id), f"playable:{public_id}"]
     if stream_key_digest:
         keys.append(_digest_key(stream_key_digest))
     _forget(keys)

@@ -131,7 +131,9 @@ def go_live(*, room_id: int, protocol: str = "", started_by_id: int | None = Non
         elif protocol and not session.protocol:
             session.protocol = protocol.lower()
             session.save(update_fields=["protocol"])
+        became_watchable = False
         if confirmed or room.live_state == LiveState.LIVE:
+            became_watchable = room.live_state in (LiveState.OFFLINE, LiveState.STARTING)
             room.live_state = LiveState.LIVE
             room.stream_lost_at = None
         elif room.live_state == LiveState.RECONNECTING:
@@ -144,7 +146,22 @@ def go_live(*, room_id: int, protocol: str = "", started_by_id: int | None = Non
         room.save(update_fields=["live_state", "live_since", "ingest_protocol", "stream_lost_at", "updated_at"])
         if opened:
             signals.room_went_live.send(sender=Room, room=room, session=session)
+        if became_watchable:
+            signals.room_is_live.send(sender=Room, room=room, session=session)
         return session
+
+
+def confirm_playable(*, room_id: int) -> bool:
+    """OME serves the starting (or reconnecting) room's stream: the room is live. False, and
+    nothing changed, when the room is no longer waiting for its stream (it stopped meanwhile)."""
+    with transaction.atomic():
+        waiting = Room.objects.select_for_update().filter(
+            pk=room_id, live_state__in=[LiveState.STARTING, LiveState.RECONNECTING]
+        )
+        if not waiting.exists():
+            return False
+        go_live(room_id=room_id, confirmed=True)
+    return True
 
 
 def stream_lost(*, room_id: int) -> bool:
@@ -204,7 +221,7 @@ def go_offline(*, room_id: int):
                 "updated_at",
             ]
         )
-        signals.room_went_offline.send(sender=Room, room=room, session=session)
+        signals.room_went_offline.send(sender=Room, room=room, session=session, was_live=was_confirmed)
         transaction.on_commit(lambda: viewers.reset([room_id]))  # players still leaving count nothing
         if session is not None and not was_confirmed:
             session.delete()

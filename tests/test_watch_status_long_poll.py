@@ -65,3 +65,35 @@ def test_a_starting_room_is_told_live_within_half_a_second_of_ome_serving_it(ome
         assert delay - 0.1 < told < delay + 0.5, f"told {told:.2f} s after publishing; OME served it after {delay} s"
     finally:
         ome.reset()
+
+
+@pytest.mark.emulator
+def test_a_room_marked_live_because_ome_lists_it_is_told_only_once_ome_serves_it(
+    ome, live_server, client, room, settings
+):
+    """OME lists a stream a moment before it serves it: the reconcile loop marks the room live
+    then, but a waiting player told at that moment would fail; it is told once OME serves it."""
+    from ome.reconcile import reconcile
+
+    ome.config(webhook_url=live_server.url + "/ome/admission", webhook_secret=settings.OME_WEBHOOK_SECRET)
+    settings.OME_API_URL, settings.OME_LLHLS_URL = ome.api_url, ome.llhls_url
+    settings.WATCH_STATUS_WAIT_SECONDS = 10
+    delay = 1.5
+    try:
+        published = time.monotonic()
+        ome.publish(f"rtmp://127.0.0.1:1935/app/{room.stream_key}", delay=delay)
+        reconcile()
+        assert Room.objects.get(pk=room.pk).live_state == LiveState.LIVE, "listed, so live for the reconcile loop"
+        status, _ = _status(client, room, "starting")
+        told = time.monotonic() - published
+        assert status["state"] == LiveState.LIVE
+        assert delay - 0.1 < told < delay + 0.5, f"told {told:.2f} s after publishing; OME served it after {delay} s"
+    finally:
+        ome.reset()
+
+
+def test_a_room_stopped_while_a_probe_was_on_its_way_stays_offline(room):
+    services.go_live(room_id=room.pk, protocol="rtmp")
+    services.go_offline(room_id=room.pk)
+    assert services.confirm_playable(room_id=room.pk) is False
+    assert Room.objects.get(pk=room.pk).live_state == LiveState.OFFLINE

@@ -7,7 +7,8 @@
      time after `firstAfter` ms, and hand each answer to `onData`. A failed request keeps what is
      shown. `url` may be a function, for URLs that change. Returns { refresh } to fetch at once.
      For a long poll (the server holds the request until something changes), `longPoll: true`
-     asks again at once after an answer that took at least a second, and after `every` otherwise. */
+     asks again at once after an answer that took at least a second or for which `onData` returned
+     true (something changed), and after `every` otherwise (the server had no room to wait). */
   function poll(url, onData, options) {
     const every = options.every;
     const hiddenEvery = options.hiddenEvery || every * 3;
@@ -17,17 +18,17 @@
         const target = typeof url === "function" ? url() : url;
         const response = await fetch(target, { credentials: "same-origin", cache: "no-store" });
         if (response.ok) {
-          onData(await response.json());
-          return Date.now() - started;
+          const changed = onData(await response.json()) === true;
+          return { took: Date.now() - started, changed: changed };
         }
       } catch (err) {
         /* offline for a moment: keep the last state */
       }
-      return 0;
+      return { took: 0, changed: false };
     }
     async function loop() {
-      const took = await refresh();
-      const held = options.longPoll && took >= 1000;
+      const answer = await refresh();
+      const held = options.longPoll && (answer.took >= 1000 || answer.changed);
       setTimeout(loop, held ? 0 : document.hidden ? hiddenEvery : every);
     }
     setTimeout(loop, options.firstAfter === undefined ? every : options.firstAfter);
