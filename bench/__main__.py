@@ -1,6 +1,6 @@
 """`python -m bench`: the viewer's paths and the control paths, measured side by side.
 
-One command, bounded in time (about 5 minutes with the defaults), that:
+One command, bounded in time (about 4 minutes with the defaults), that:
 
 1. starts gunicorn exactly as `docker/entrypoint.sh web` does (workers, threads, access log,
    logger class), with production settings (DEBUG off, collected static files with whitenoise's
