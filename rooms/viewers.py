@@ -41,8 +41,11 @@ from core.sharedredis import shared_client
 VIEWER_MEMORY_SECONDS = 2 * 24 * 3600
 
 
+_COUNT_KEY_PREFIX = "viewers:"
+
+
 def _count_key(room_id: int) -> str:
-    return f"viewers:{room_id}"
+    return f"{_COUNT_KEY_PREFIX}{room_id}"
 
 
 def _connection_key(address: str, port: int) -> str:
@@ -133,14 +136,25 @@ def left(*, public_id: str, protocol: str, address: str, port: int) -> bool:
     return True
 
 
+# KEYS: the session; ARGV: the rooms' count keys up to the room's pk. One round trip: a player's
+# closing is as frequent as its opening.
+_LEAVE_SCRIPT = """
+local room = redis.call('GETDEL', KEYS[1])
+if not room then
+  return false
+end
+local count_key = ARGV[1] .. room
+if redis.call('DECR', count_key) < 0 then
+  redis.call('SET', count_key, 0)
+end
+return room
+"""
+
+
 def _left_redis(redis, *, session_key: str) -> bool:
-    room_id = redis.getdel(_key(session_key))
-    if room_id is None:
-        return False  # never admitted, or already counted out
-    count_key = _key(_count_key(int(room_id)))
-    if redis.decr(count_key) < 0:
-        redis.set(count_key, 0)
-    return True
+    # Never admitted, or already counted out: nothing to count down.
+    counted_out = redis.register_script(_LEAVE_SCRIPT)(keys=[_key(session_key)], args=[_key(_COUNT_KEY_PREFIX)])
+    return counted_out is not None
 
 
 # --- The reconcile loop's side --------------------------------------------------------------
