@@ -8,3 +8,7 @@ class ApiConfig(AppConfig):
     def ready(self):
         # Registers the bearer-token security scheme with drf-spectacular.
         from . import schema  # noqa: F401
+        from .serializers import register_webhook_representations
+
+        # Webhook payloads carry each object as this API shows it.
+        register_webhook_representations()

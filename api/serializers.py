@@ -3,6 +3,9 @@ validated data to the services, which decide. Secrets are write-only or masked."
 
 from __future__ import annotations
 
+import json
+
+from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -13,10 +16,13 @@ from organizations.models import Membership
 from recordings.models import Recording
 from rooms import credentials, endpoints
 from rooms.models import LiveSession, Room, validate_room_id
+from webhooks.events import register_representation
+from webhooks.models import ALL_EVENTS, Delivery, Endpoint
 
 
 def _absolute(request, path: str) -> str:
-    return request.build_absolute_uri(path) if request is not None else path
+    # Without a request (a webhook payload built by a worker): the portal's public address.
+    return request.build_absolute_uri(path) if request is not None else settings.PUBLIC_URL + path
 
 
 class OriginListField(serializers.ListField):
@@ -332,3 +338,81 @@ class OrganizationSerializer(serializers.Serializer):
     storage_used_bytes = serializers.IntegerField()
     token_name = serializers.CharField(help_text="The token this request was made with.")
     token_role = serializers.CharField()
+
+
+class WebhookEndpointSerializer(serializers.ModelSerializer):
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=ALL_EVENTS),
+        allow_empty=False,
+        help_text="The events it receives: " + ", ".join(ALL_EVENTS) + ".",
+    )
+    url = serializers.CharField(max_length=500, help_text="Where the portal POSTs events.")
+    signing_secret_masked = serializers.CharField(source="masked_secret", read_only=True)
+
+    class Meta:
+        model = Endpoint
+        fields = [
+            "id",
+            "url",
+            "description",
+            "events",
+            "enabled",
+            "disabled_reason",
+            "failure_streak",
+            "signing_secret_masked",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["disabled_reason", "failure_streak", "created_at", "updated_at"]
+        # The service judges the URL (core.outbound) and the model; no second copy of its checks here.
+        extra_kwargs = {"url": {"validators": []}}
+
+
+class WebhookEndpointCreatedSerializer(WebhookEndpointSerializer):
+    signing_secret = serializers.SerializerMethodField(
+        help_text="Shown in this answer only: keep it to check the X-StreamingStack-Signature header."
+    )
+
+    class Meta(WebhookEndpointSerializer.Meta):
+        fields = [*WebhookEndpointSerializer.Meta.fields, "signing_secret"]
+
+    def get_signing_secret(self, endpoint) -> str:
+        return self.context.get("signing_secret", "")
+
+
+class SigningSecretSerializer(serializers.Serializer):
+    signing_secret = serializers.CharField(read_only=True)
+
+
+class WebhookDeliverySerializer(serializers.ModelSerializer):
+    payload = serializers.SerializerMethodField(help_text="The JSON body sent (the same on every try).")
+
+    class Meta:
+        model = Delivery
+        fields = [
+            "id",
+            "endpoint",
+            "event_id",
+            "event_type",
+            "state",
+            "attempts",
+            "last_attempt_at",
+            "next_attempt_at",
+            "last_status_code",
+            "last_latency_ms",
+            "last_error",
+            "created_at",
+            "payload",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_payload(self, delivery) -> dict:
+        return json.loads(delivery.body)
+
+
+def register_webhook_representations() -> None:
+    """How webhook payloads show rooms, pushes and recordings: exactly as this API does."""
+    register_representation(Room, lambda room: RoomSerializer(room).data)
+    register_representation(Push, lambda push: PushSerializer(push).data)
+    register_representation(Recording, lambda recording: RecordingSerializer(recording).data)

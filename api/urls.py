@@ -26,6 +26,8 @@ router.register("pushes", viewsets.PushViewSet, basename="push")
 router.register("recordings", viewsets.RecordingViewSet, basename="recording")
 router.register("sessions", viewsets.LiveSessionViewSet, basename="session")
 router.register("members", viewsets.MemberViewSet, basename="member")
+router.register("webhooks", viewsets.WebhookEndpointViewSet, basename="webhook")
+router.register("webhook-deliveries", viewsets.WebhookDeliveryViewSet, basename="webhook-delivery")
 
 urlpatterns = [
     # The tokens page (owners and admins)

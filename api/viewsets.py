@@ -30,6 +30,8 @@ from rooms import credentials
 from rooms import selectors as room_selectors
 from rooms import services as room_services
 from rooms.models import LiveSession, Room
+from webhooks import services as webhook_services
+from webhooks.models import Delivery, Endpoint
 
 from . import filters, serializers
 from .authentication import BearerTokenAuthentication
@@ -498,3 +500,97 @@ class OrganizationView(TenantAPIMixin, APIView):
             "token_role": request.auth.role,
         }
         return Response(serializers.OrganizationSerializer(data).data)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List webhook endpoints (admin)"),
+    retrieve=extend_schema(summary="Get a webhook endpoint (admin)"),
+    create=extend_schema(
+        summary="Register a webhook endpoint (admin)",
+        description="The answer carries the signing secret, this once.",
+        responses={201: serializers.WebhookEndpointCreatedSerializer},
+        examples=[
+            OpenApiExample(
+                "New endpoint",
+                value={"url": "https://example.com/hooks/streaming", "events": ["room.live", "recording.ready"]},
+                request_only=True,
+            )
+        ],
+    ),
+    update=extend_schema(summary="Replace a webhook endpoint (admin)"),
+    partial_update=extend_schema(summary="Change a webhook endpoint (admin; enabled=true enables it again)"),
+    destroy=extend_schema(summary="Delete a webhook endpoint (admin)"),
+)
+class WebhookEndpointViewSet(TenantAPIMixin, viewsets.ModelViewSet):
+    """Where the organization's events are POSTed, signed (see the README's "For embedding sites")."""
+
+    queryset = Endpoint.objects.select_related("organization")
+    serializer_class = serializers.WebhookEndpointSerializer
+    ordering_fields = ["url", "created_at"]
+    ordering = ["url", "pk"]
+    roles = dict.fromkeys(
+        ["list", "retrieve", "create", "update", "partial_update", "destroy", "deliveries", "rotate_secret", "ping"],
+        ADMIN_ONLY,
+    )
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        endpoint, secret = webhook_services.create_endpoint(organization=self.organization, **serializer.validated_data)
+        context = {**self.get_serializer_context(), "signing_secret": secret}
+        return Response(
+            serializers.WebhookEndpointCreatedSerializer(endpoint, context=context).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+    def perform_update(self, serializer):
+        webhook_services.update_endpoint(endpoint=serializer.instance, **serializer.validated_data)
+
+    def perform_destroy(self, instance):
+        webhook_services.delete_endpoint(endpoint=instance)
+
+    @extend_schema(
+        summary="Recent deliveries to this endpoint (admin)", responses=serializers.WebhookDeliverySerializer(many=True)
+    )
+    @action(detail=True, methods=["get"])
+    def deliveries(self, request, pk=None):
+        endpoint = self.get_object()
+        page = self.paginate_queryset(endpoint.deliveries.all())
+        return self.get_paginated_response(serializers.WebhookDeliverySerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Make a new signing secret (admin)", request=None, responses=serializers.SigningSecretSerializer
+    )
+    @action(detail=True, methods=["post"], url_path="rotate-secret")
+    def rotate_secret(self, request, pk=None):
+        return Response({"signing_secret": webhook_services.rotate_signing_secret(endpoint=self.get_object())})
+
+    @extend_schema(
+        summary="Send a test event (ping) (admin)", request=None, responses={201: serializers.WebhookDeliverySerializer}
+    )
+    @action(detail=True, methods=["post"])
+    def ping(self, request, pk=None):
+        delivery = webhook_services.send_test_event(endpoint=self.get_object())
+        return Response(serializers.WebhookDeliverySerializer(delivery).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List webhook deliveries (admin)"),
+    retrieve=extend_schema(summary="Get a webhook delivery (admin)"),
+)
+class WebhookDeliveryViewSet(TenantAPIMixin, viewsets.ReadOnlyModelViewSet):
+    """Every event sent to the organization's endpoints, newest first, with its last try."""
+
+    queryset = Delivery.objects.select_related("endpoint")
+    serializer_class = serializers.WebhookDeliverySerializer
+    ordering_fields = ["created_at"]
+    ordering = ["-created_at", "-pk"]
+    roles = dict.fromkeys(["list", "retrieve", "resend"], ADMIN_ONLY)
+
+    @extend_schema(
+        summary="Send a delivery again now (admin)", request=None, responses=serializers.WebhookDeliverySerializer
+    )
+    @action(detail=True, methods=["post"])
+    def resend(self, request, pk=None):
+        delivery = webhook_services.resend_delivery(delivery=self.get_object())
+        return Response(self.get_serializer(delivery).data)

@@ -10,6 +10,7 @@ from django.utils import timezone
 from ome.client import PushInfo
 
 from .models import PUSH_STATE_FROM_OME, Push, PushState, validate_destination_url
+from .signals import announce_state_changes
 
 DESTINATION_FAILED = (
     "The destination refused the stream or could not be reached. Check the server URL and the stream key, then retry."
@@ -48,20 +49,36 @@ def push_registered(*, push_id: int, info: PushInfo | None) -> None:
         push = Push.objects.select_for_update().filter(pk=push_id).first()
         if push is None or not push.can_stop:
             return
+        before = push.state
         if push.state == PushState.REQUESTED:
             push.state = PushState.STARTING
         if info is not None:
             apply_ome_info(push, info)
         push.save()
+        announce_state_changes([(push.pk, before, push.state)])
 
 
 def push_failed(*, push_id: int, message: str) -> None:
-    Push.objects.filter(pk=push_id).exclude(state=PushState.STOPPED).update(
-        state=PushState.ERROR, error_message=message[:500], updated_at=timezone.now()
-    )
+    with transaction.atomic():
+        failed_now = (
+            Push.objects.filter(pk=push_id)
+            .exclude(state__in=[PushState.STOPPED, PushState.ERROR])
+            .update(state=PushState.ERROR, error_message=message[:500], updated_at=timezone.now())
+        )
+        if failed_now:
+            announce_state_changes([(push_id, "", PushState.ERROR)])
+        else:  # failed already: the newer reason
+            Push.objects.filter(pk=push_id, state=PushState.ERROR).update(
+                error_message=message[:500], updated_at=timezone.now()
+            )
 
 
 def push_stopped(*, push_id: int) -> None:
-    Push.objects.filter(pk=push_id).exclude(state__in=[PushState.STOPPED, PushState.ERROR]).update(
-        state=PushState.STOPPED, stopped_at=timezone.now(), updated_at=timezone.now()
-    )
+    with transaction.atomic():
+        stopped = (
+            Push.objects.filter(pk=push_id)
+            .exclude(state__in=[PushState.STOPPED, PushState.ERROR])
+            .update(state=PushState.STOPPED, stopped_at=timezone.now(), updated_at=timezone.now())
+        )
+        if stopped:
+            announce_state_changes([(push_id, "", PushState.STOPPED)])

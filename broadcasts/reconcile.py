@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from django.db import transaction
 from django.utils import timezone
 
 from core.bulk import bulk_update_rows
@@ -18,6 +19,7 @@ from ome.reconcile import OmeSnapshot
 
 from . import outcomes
 from .models import ACTIVE_PUSH_STATES, Push, PushState
+from .signals import announce_state_changes
 from .tasks import start_push_task, stop_push_task
 
 logger = logging.getLogger(__name__)
@@ -32,6 +34,7 @@ def reconcile_pushes(snapshot: OmeSnapshot) -> None:
     to_register: list[int] = []
     to_stop: list[int] = []
     now = timezone.now()
+    before = {push.pk: push.state for push in pushes}
     for push in pushes:
         if push.updated_at > snapshot.taken_at:
             continue  # changed since OME was read (a task just registered it): judged next time
@@ -64,7 +67,9 @@ def reconcile_pushes(snapshot: OmeSnapshot) -> None:
     for push in changed:
         push.updated_at = now
     if changed:
-        bulk_update_rows(changed, UPDATED_FIELDS)
+        with transaction.atomic():
+            bulk_update_rows(changed, UPDATED_FIELDS)
+            announce_state_changes((push.pk, before[push.pk], push.state) for push in changed)
     for push_id in to_register:
         start_push_task.delay(push_id)
     for push_id in to_stop:

@@ -30,6 +30,9 @@ if not SECRET_KEY:
 
 DOMAIN = env("DOMAIN", default="localhost:8000")
 _domain_host = DOMAIN.split(":")[0]
+# The portal's address as the world sees it, for links that leave a request behind (webhook
+# payloads, emails sent by workers).
+PUBLIC_URL = env("PUBLIC_URL", default=f"{'http' if DEBUG else 'https'}://{DOMAIN}").rstrip("/")
 ALLOWED_HOSTS = env.list(
     "ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", _domain_host, f"api.{_domain_host}"]
 )
@@ -41,6 +44,7 @@ INSTALLED_APPS = [
     "rooms",
     "broadcasts",
     "recordings",
+    "webhooks",
     "api",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -302,6 +306,18 @@ RECONCILE_STATS_PER_PASS = env.int("RECONCILE_STATS_PER_PASS", default=100)
 OUTBOUND_ALLOWED_HOSTS = [entry.strip() for entry in env.list("OUTBOUND_ALLOWED_HOSTS", default=[]) if entry.strip()]
 parse_allowed_hosts(OUTBOUND_ALLOWED_HOSTS)  # a mistyped entry stops the portal here, naming it
 
+# Webhooks to embedding sites (webhooks/delivery.py): each try waits this long for an answer;
+# failed tries are retried after 30 s, 1 min, 2 min ... at most 3 h apart, 17 tries in all (about
+# a day); an endpoint that failed every try for a day (at least 15 tries) is disabled.
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30.0)
+WEBHOOK_RETRY_MAX_SECONDS = env.float("WEBHOOK_RETRY_MAX_SECONDS", default=10800.0)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=17)
+WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", default=15)
+WEBHOOK_DISABLE_AFTER_SECONDS = env.float("WEBHOOK_DISABLE_AFTER_SECONDS", default=86400.0)
+# How often beat sends the deliveries that are due (long retries, and messages a failure lost).
+WEBHOOK_SWEEP_SECONDS = env.float("WEBHOOK_SWEEP_SECONDS", default=15.0)
+
 # Every start and stop of a push or recording reaches OME within about this many seconds, whatever
 # happened to its queue message (a killed worker, Redis down or restarted empty): a beat sweep
 # queues again the requests still waiting after 3/4 of it, checking every 1/4 of it.
@@ -331,6 +347,8 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=45)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=60)
 if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
     raise ImproperlyConfigured("CELERY_TASK_SOFT_TIME_LIMIT must be shorter than CELERY_TASK_TIME_LIMIT.")
+if WEBHOOK_TIMEOUT_SECONDS >= CELERY_TASK_SOFT_TIME_LIMIT:
+    raise ImproperlyConfigured("WEBHOOK_TIMEOUT_SECONDS must be shorter than CELERY_TASK_SOFT_TIME_LIMIT.")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # The worker and beat outlive a broker outage: they reconnect for as long as it lasts.
 CELERY_BROKER_CONNECTION_RETRY = True
@@ -378,6 +396,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "recordings.tasks.requeue_stale_requests",
         "schedule": REQUEST_REQUEUE_SECONDS / 4,
     },
+    "send-due-webhook-deliveries": {"task": "webhooks.tasks.send_due_deliveries", "schedule": WEBHOOK_SWEEP_SECONDS},
     "delete-expired-recordings": {"task": "recordings.tasks.delete_expired_recordings", "schedule": 3600.0},
     "requeue-recording-uploads": {
         "task": "recordings.tasks.requeue_uploads",

@@ -28,6 +28,10 @@ urlpatterns = [
     path("watch/<str:public_id>/thumbnail.jpg", room_views.watch_thumbnail, name="watch_thumbnail"),
     path("embed/<str:public_id>", room_views.embed, name="embed"),
     path("player.html", room_views.player_html, name="player_html"),
+    # oEmbed for watch and embed links (CMSs, forums and chat apps unfold them into the player)
+    path("oembed", room_views.oembed_view, name="oembed"),
+    # Outgoing webhooks to embedding sites (owners and admins)
+    path("webhooks/", include("webhooks.urls")),
     path("admin/", admin.site.urls),
     # API tokens page, REST API v1 (/api/), and the original stack's OME-shaped API (/v1/)
     path("", include("api.urls")),

@@ -25,6 +25,7 @@ from ome.client import RecordInfo
 from . import storage
 from .info import InfoFileError, parse_info
 from .models import RECORD_STATE_FROM_OME, RECORDING_STATES_WITH_COMPLETE_FILES, Recording, RecordingState
+from .signals import announce_state_changes
 
 logger = logging.getLogger(__name__)
 
@@ -80,12 +81,22 @@ def recording_registered(*, recording_id: int, info: RecordInfo | None) -> None:
         if info is not None:
             apply_ome_info(recording, info)
         recording.save()
+        announce_state_changes([(recording.pk, RecordingState.WAITING, recording.state)])
 
 
 def recording_failed(*, recording_id: int, message: str) -> None:
-    Recording.objects.filter(pk=recording_id).exclude(state__in=RECORDING_STATES_WITH_COMPLETE_FILES).update(
-        state=RecordingState.ERROR, error_message=message[:500], updated_at=timezone.now()
-    )
+    with transaction.atomic():
+        failed_now = (
+            Recording.objects.filter(pk=recording_id)
+            .exclude(state__in=[*RECORDING_STATES_WITH_COMPLETE_FILES, RecordingState.ERROR])
+            .update(state=RecordingState.ERROR, error_message=message[:500], updated_at=timezone.now())
+        )
+        if failed_now:
+            announce_state_changes([(recording_id, "", RecordingState.ERROR)])
+        else:  # failed already: the newer reason
+            Recording.objects.filter(pk=recording_id, state=RecordingState.ERROR).update(
+                error_message=message[:500], updated_at=timezone.now()
+            )
 
 
 def finish_from_info_file(recording: Recording) -> bool:
@@ -199,9 +210,11 @@ def finish_recording(*, recording_id: int) -> bool:
         recording = Recording.objects.select_for_update().filter(pk=recording_id).first()
         if recording is None or recording.state in (*RECORDING_STATES_WITH_COMPLETE_FILES, RecordingState.ERROR):
             return True
+        before = recording.state
         if not finish_from_info_file(recording):
             return False
         recording.save()
+        announce_state_changes([(recording.pk, before, recording.state)])
         return True
 
 
@@ -225,6 +238,7 @@ def recording_uploaded(*, recording_id: int, storage_key: str, size_bytes: int, 
         recording.upload_error = ""
         recording.upload_retry_at = None
         recording.save()
+        announce_state_changes([(recording.pk, RecordingState.UPLOADING, recording.state)])
     return True
 
 
@@ -253,9 +267,12 @@ def upload_failed(*, recording_id: int, message: str, retry_in: timedelta) -> No
 
 def upload_lost(*, recording_id: int, message: str = FILE_MISSING) -> None:
     """The file to upload is gone: nothing can make this recording ready any more."""
-    Recording.objects.filter(pk=recording_id, state=RecordingState.UPLOADING).update(
-        state=RecordingState.ERROR, error_message=message[:500], upload_retry_at=None, updated_at=timezone.now()
-    )
+    with transaction.atomic():
+        lost = Recording.objects.filter(pk=recording_id, state=RecordingState.UPLOADING).update(
+            state=RecordingState.ERROR, error_message=message[:500], upload_retry_at=None, updated_at=timezone.now()
+        )
+        if lost:
+            announce_state_changes([(recording_id, RecordingState.UPLOADING, RecordingState.ERROR)])
 
 
 def file_moved_to_storage(*, recording_id: int, storage_key: str, size_bytes: int, checksum_sha256: str) -> bool:

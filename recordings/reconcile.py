@@ -29,6 +29,7 @@ from ome.reconcile import OmeSnapshot
 
 from . import outcomes, services, storage
 from .models import Recording, RecordingState
+from .signals import announce_state_changes
 from .tasks import queue_upload, start_recording_task, stop_recording_task
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ def reconcile_recordings(snapshot: OmeSnapshot) -> None:
         ).select_related("room")
     )
     now = timezone.now()
+    before = {recording.pk: recording.state for recording in recordings}
     changed: list[Recording] = []
     to_register: list[int] = []
     to_stop: list[int] = []
@@ -86,7 +88,9 @@ def reconcile_recordings(snapshot: OmeSnapshot) -> None:
     for recording in changed:
         recording.updated_at = now
     if changed:
-        bulk_update_rows(changed, UPDATED_FIELDS)
+        with transaction.atomic():
+            bulk_update_rows(changed, UPDATED_FIELDS)
+            announce_state_changes((recording.pk, before[recording.pk], recording.state) for recording in changed)
     for recording in interrupted:
         services.resume_recording(interrupted=recording)
     for recording_id in to_register:
@@ -111,9 +115,11 @@ def settle_recording_task(recording_id: int) -> None:
             .filter(pk=recording_id, state__in=[RecordingState.RECORDING, RecordingState.STOPPING])
             .first()
         )
+        before = recording.state if recording is not None else None
         if recording is None or not outcomes.settle_vanished(recording, now=timezone.now()):
             return
         recording.save()
+        announce_state_changes([(recording.pk, before, recording.state)])
     if recording.interrupted:
         services.resume_recording(interrupted=recording)
     if recording.state == RecordingState.UPLOADING:

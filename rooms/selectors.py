@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.urls import reverse
 
 from organizations.tenancy import TenantObject
@@ -135,3 +136,37 @@ def embed_link_url(*, request, room: Room, token: str) -> str:
 ROOM_IN_URL = TenantObject(
     Room.objects.select_related("organization"), field="public_id", url_kwarg="public_id", arg="room"
 )
+
+
+def live_thumbnail_url(*, room: Room, base_url: str, link: str = "") -> str | None:
+    """The absolute URL of a live room's thumbnail (rooms.thumbnails); None while it is offline."""
+    if not room.is_live:
+        return None
+    url = base_url + reverse("watch_thumbnail", args=[room.public_id])
+    return url + "?" + urlencode({"link": link}) if link else url
+
+
+def link_card(*, room: Room, request) -> dict | None:
+    """What the watch page tells link unfurlers (oEmbed discovery, Open Graph, Twitter player
+    card); None for a private room, whose page says nothing about it to anyone but its viewers."""
+    if room.visibility == Visibility.PRIVATE:
+        return None
+    base_url = f"{request.scheme}://{request.get_host()}"
+    watch_url = base_url + reverse("watch", args=[room.public_id])
+    return {
+        "watch_url": watch_url,
+        "embed_url": base_url + reverse("embed", args=[room.public_id]),
+        "oembed_json": base_url + reverse("oembed") + "?" + urlencode({"url": watch_url, "format": "json"}),
+        "oembed_xml": base_url + reverse("oembed") + "?" + urlencode({"url": watch_url, "format": "xml"}),
+        "description": room.description or f"Watch {room.title} live.",
+        "thumbnail_url": live_thumbnail_url(room=room, base_url=base_url),
+        "width": 640,
+        "height": 360,
+    }
+
+
+def player_qualities(*, room: Room) -> list[str]:
+    """What the embed URL's `quality` option can ask of an adaptive room ("" for automatic)."""
+    if room.quality != Quality.ADAPTIVE:
+        return []
+    return ["source", *(f"{height}p" for height, _bitrate in settings.ADAPTIVE_RENDITIONS)]

@@ -131,7 +131,9 @@ def go_live(*, room_id: int, protocol: str = "", started_by_id: int | None = Non
         elif protocol and not session.protocol:
             session.protocol = protocol.lower()
             session.save(update_fields=["protocol"])
+        became_watchable = False
         if confirmed or room.live_state == LiveState.LIVE:
+            became_watchable = room.live_state in (LiveState.OFFLINE, LiveState.STARTING)
             room.live_state = LiveState.LIVE
             room.stream_lost_at = None
         elif room.live_state == LiveState.RECONNECTING:
@@ -144,6 +146,8 @@ def go_live(*, room_id: int, protocol: str = "", started_by_id: int | None = Non
         room.save(update_fields=["live_state", "live_since", "ingest_protocol", "stream_lost_at", "updated_at"])
         if opened:
             signals.room_went_live.send(sender=Room, room=room, session=session)
+        if became_watchable:
+            signals.room_is_live.send(sender=Room, room=room, session=session)
         return session
 
 
@@ -217,7 +221,7 @@ def go_offline(*, room_id: int):
                 "updated_at",
             ]
         )
-        signals.room_went_offline.send(sender=Room, room=room, session=session)
+        signals.room_went_offline.send(sender=Room, room=room, session=session, was_live=was_confirmed)
         transaction.on_commit(lambda: viewers.reset([room_id]))  # players still leaving count nothing
         if session is not None and not was_confirmed:
             session.delete()

@@ -6,7 +6,10 @@ Receivers run inside the service's transaction and should only enqueue work
 
 from django.dispatch import Signal
 
-# kwargs: room, session
+# kwargs: room, session — a session opened (the room is starting: OME may not list it yet)
 room_went_live = Signal()
-# kwargs: room, session (None when no session was open)
+# kwargs: room, session — OME lists the room's stream: viewers can watch (once per session;
+# not again when it comes back from reconnecting)
+room_is_live = Signal()
+# kwargs: room, session (None when no session was open), was_live (it had been watchable)
 room_went_offline = Signal()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -21,9 +21,9 @@ from core.errors import PortalError
 from organizations.models import Role
 from organizations.tenancy import member_required, switch_organization
 
-from . import credentials, endpoints, pages, playability, selectors, services, thumbnails
+from . import credentials, endpoints, oembed, pages, playability, selectors, services, thumbnails
 from .forms import EmbedLinkForm, RoomForm
-from .models import LiveState, Room, Visibility
+from .models import LiveState, Quality, Room, Visibility
 
 ROOM = selectors.ROOM_IN_URL
 
@@ -65,11 +65,16 @@ def room_create(request):
 def _render_detail(request, room: Room, *, status: int = 200, **extra):
     embed_url = request.build_absolute_uri(reverse("embed", args=[room.public_id]))
     can_manage = request.membership.can_manage_rooms
+    watch_url = request.build_absolute_uri(reverse("watch", args=[room.public_id]))
     context = {
         "room": room,
         "rtmp_server_url": endpoints.rtmp_server_url(),
-        "watch_url": request.build_absolute_uri(reverse("watch", args=[room.public_id])),
+        "watch_url": watch_url,
+        "embed_url": embed_url,
         "embed_code": selectors.embed_snippet(embed_url),
+        "player_qualities": selectors.player_qualities(room=room),
+        "oembed_url": request.build_absolute_uri(reverse("oembed")) + "?" + urlencode({"url": watch_url}),
+        "embed_script_url": request.build_absolute_uri(settings.STATIC_URL + "embed.js"),
         "can_manage": can_manage,
         "embed_link_form": EmbedLinkForm() if can_manage else None,
         **selectors.room_page_extras(room=room, request=request),
@@ -256,13 +261,21 @@ def _player(request, public_id: str | None, template: str, *, allowed_query: fro
         "title": room.title,
         "statusUrl": status_url,
         "delivery": room.delivered_quality,
+        # Where the player may report its events (postMessage): the sites allowed to embed it.
+        "embedOrigins": room.embed_origins,
+        "roomAdaptive": room.quality == Quality.ADAPTIVE,
         **selectors.player_sources(room=room, request=request),
     }
     thumbnail_url = reverse("watch_thumbnail", args=[room.public_id])
     query = {"placeholder": "1"}
     if room.visibility == Visibility.PRIVATE and request.GET.get("link"):
         query["link"] = request.GET["link"]
-    context = {"room": room, "config": config, "thumbnail_url": f"{thumbnail_url}?{urlencode(query)}"}
+    context = {
+        "room": room,
+        "config": config,
+        "thumbnail_url": f"{thumbnail_url}?{urlencode(query)}",
+        "card": selectors.link_card(room=room, request=request),
+    }
     if room.is_live and room.visibility != Visibility.PRIVATE:
         # Link cards show the live picture; a private room's is for members only.
         context["og_image"] = request.build_absolute_uri(thumbnail_url)
@@ -277,11 +290,13 @@ def _player(request, public_id: str | None, template: str, *, allowed_query: fro
     return pages.revalidated(request, response)
 
 
+# The embed URL's options are read by the page's script: the page itself is the same with or without them.
+PLAYER_OPTIONS = frozenset(oembed.PLAYER_OPTIONS)
 # url name -> template, and the query parameters an anonymous viewer's cached page may have.
 _PLAYER_PAGES = {
     "watch": ("player/watch.html", frozenset()),
-    "embed": ("player/embed.html", frozenset()),
-    "player_html": ("player/embed.html", frozenset({"room"})),
+    "embed": ("player/embed.html", PLAYER_OPTIONS),
+    "player_html": ("player/embed.html", PLAYER_OPTIONS | {"room"}),
 }
 
 
@@ -315,7 +330,8 @@ def watch(request, public_id: str):
 
 @xframe_options_exempt
 def embed(request, public_id: str):
-    return _player(request, public_id, _PLAYER_PAGES["embed"][0])
+    template, allowed_query = _PLAYER_PAGES["embed"]
+    return _player(request, public_id, template, allowed_query=allowed_query)
 
 
 @xframe_options_exempt
@@ -323,6 +339,49 @@ def player_html(request):
     """The original stack's player URL, /player.html?room=ID, as embedded in existing iframes."""
     template, allowed_query = _PLAYER_PAGES["player_html"]
     return _player(request, request.GET.get("room", "").strip(), template, allowed_query=allowed_query)
+
+
+def oembed_view(request):
+    """oEmbed for watch and embed links (rooms.oembed): JSON, or XML if asked; 404 for anything else."""
+    answer_format = request.GET.get("format", "json")
+    if answer_format not in ("json", "xml"):
+        return HttpResponse("Only the json and xml formats are available.", status=501, content_type="text/plain")
+    try:
+        maxwidth, maxheight = (_positive(request.GET.get(name)) for name in ("maxwidth", "maxheight"))
+    except ValueError:
+        return JsonResponse({"detail": "maxwidth and maxheight are whole numbers of pixels."}, status=400)
+    url = request.GET.get("url", "")
+    link_base = oembed.link_base(url)
+    hosts = {request.get_host().lower(), settings.DOMAIN.lower(), urlsplit(settings.PUBLIC_URL).netloc.lower()}
+    link = oembed.read_link(url, hosts=hosts, base_url=link_base) if link_base else None
+    if link is None:
+        return JsonResponse({"detail": "No player for this URL."}, status=404)
+    answer = oembed.describe(
+        link,
+        maxwidth=maxwidth,
+        maxheight=maxheight,
+        base_url=link_base,
+        thumbnail_url=selectors.live_thumbnail_url(room=link.room, base_url=link_base, link=link.link_token),
+    )
+    if answer_format == "xml":
+        response = HttpResponse(oembed.as_xml(answer), content_type="text/xml; charset=utf-8")
+    else:
+        response = JsonResponse(answer)
+    if link.room.visibility == Visibility.PRIVATE:
+        add_never_cache_headers(response)
+        patch_cache_control(response, private=True)
+    else:
+        patch_cache_control(response, public=True, max_age=60)
+    return response
+
+
+def _positive(value: str | None) -> int | None:
+    if value in (None, ""):
+        return None
+    number = int(value)
+    if number <= 0:
+        raise ValueError(value)
+    return number
 
 
 def watch_status(request, public_id: str):

@@ -16,6 +16,7 @@ from .chromium import CHROMIUM, CHROMIUM_ARGS
 from .factories import MembershipFactory, OrganizationFactory, RoomFactory, UserFactory
 from .fake_dns import fake_dns  # noqa: F401 — a fixture, for tests about what names resolve to
 from .recordings_bucket import bucket, s3_server  # noqa: F401 — fixtures: an S3 server, a recordings bucket
+from .webhook_receiver import receiver, second_receiver  # noqa: F401 — fixtures: HTTP receivers on loopback
 
 
 @pytest.fixture(autouse=True)

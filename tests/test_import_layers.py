@@ -18,8 +18,10 @@ ALLOWED = {
     "rooms": {"core", "ome", "organizations"},
     "broadcasts": {"core", "ome", "organizations", "rooms"},
     "recordings": {"core", "ome", "organizations", "rooms"},
-    "api": {"core", "ome", "organizations", "rooms", "broadcasts", "recordings"},
-    "portal": {"core", "ome", "organizations", "rooms", "broadcasts", "recordings", "api"},
+    # Outgoing webhooks listen to the domain apps' signals; the API shows and manages them.
+    "webhooks": {"core", "ome", "organizations", "rooms", "broadcasts", "recordings"},
+    "api": {"core", "ome", "organizations", "rooms", "broadcasts", "recordings", "webhooks"},
+    "portal": {"core", "ome", "organizations", "rooms", "broadcasts", "recordings", "webhooks", "api"},
     "ome_emulator": set(),
 }
 

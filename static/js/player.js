@@ -16,6 +16,10 @@
   const RETRY_MIN_MS = 1000;
   const RETRY_MAX_MS = 1500;
 
+  // The embed URL's options and the parent page's events: static/js/embed-bridge.js.
+  const bridge = window.StreamingStackBridge || { options: {}, attach: function () {}, status: function () {} };
+  const options = bridge.options;
+
   let roomState = "unknown";
   // "adaptive" when the room's current stream has OME's adaptive playlists (a quality menu).
   let delivery = config.delivery || "original";
@@ -74,15 +78,16 @@
     container.appendChild(holder);
     if (root.dataset.state !== "playing") show("waiting", waitingText());
     player = OvenPlayer.create(holder.id, {
-      autoStart: true,
+      autoStart: options.autoplay !== false,
       autoFallback: true,
-      mute: true,
-      controls: true,
+      mute: options.muted !== false,
+      controls: options.controls !== false,
       showBigPlayButton: false,
       expandFullScreenUI: true,
       sources: sources(),
       webrtcConfig: { connectionTimeout: 5000, timeoutMaxRetry: 0 },
     });
+    bridge.attach(player);
     player.on("stateChanged", function (event) {
       if (mine !== generation) return;
       if (event.newstate === "playing") {
@@ -116,6 +121,7 @@
       config.llhlsUrl = status.sources.llhlsUrl;
       config.adaptive = status.sources.adaptive;
     }
+    bridge.status(status);
     // The stream was given other outputs than the page knew (it went live since): play the right ones.
     const deliveryChanged = status.delivery !== undefined && status.delivery !== delivery;
     if (deliveryChanged) delivery = status.delivery;

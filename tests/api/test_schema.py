@@ -17,6 +17,7 @@ from hypothesis import settings as hypothesis_settings
 from broadcasts.models import Destination, Platform, Push, PushState
 from organizations.models import Membership, Role
 from rooms.models import LiveSession
+from webhooks import services as webhook_services
 
 from .conftest import finished_recording, make_token
 
@@ -66,7 +67,14 @@ def _real_ids(team, room) -> dict[str, str]:
     )
     push = Push.objects.create(room=room, stream_name="acme-live_rtmp", url="rtmp://x.example/a", state=PushState.ERROR)
     session = LiveSession.objects.create(room=room, started_at=timezone.now(), ended_at=timezone.now())
+    # Nothing listens on port 9: deliveries fail at once.
+    endpoint, _secret = webhook_services.create_endpoint(
+        organization=team.organization, url="http://127.0.0.1:9/hooks", events=["room.live"]
+    )
+    [delivery] = webhook_services.record_event(organization_id=team.organization.pk, event_type="room.live", obj=room)
     return {
+        "webhooks": str(endpoint.pk),
+        "webhook-deliveries": str(delivery.pk),
         "rooms": room.public_id,
         "destinations": str(destination.pk),
         "pushes": str(push.pk),

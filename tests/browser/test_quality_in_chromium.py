@@ -86,3 +86,23 @@ def test_live_thumbnails_show_on_the_start_page_and_the_room_page_and_refresh(
     go_live(transcoding_ome, offline)
     expect(thumbnail).to_be_visible(timeout=10_000)  # it appears once the room is live, without a reload
     page.console_errors.assert_none()
+
+
+def test_a_member_plays_a_private_adaptive_room_through_the_admission_webhook(
+    live_server, browser_context, page, team, transcoding_ome
+):
+    room = RoomFactory(organization=team.organization, quality=Quality.ADAPTIVE, visibility="private")
+    go_live(transcoding_ome, room)
+    sign_in(browser_context, live_server, team.streamer)
+    page.goto(f"{live_server.url}/watch/{room.public_id}")
+    expect(page.get_by_test_id("player")).to_have_attribute("data-state", "playing", timeout=20_000)
+    source = page.evaluate("OvenPlayer.getPlayerList()[0].getSources()[0].file")
+    assert f"/app/{room.public_id}/abr?token=" in source, "the adaptive playlist, with the member's playback token"
+    assert len(page.evaluate("OvenPlayer.getPlayerList()[0].getQualityLevels()")) == 2
+    plays = [
+        hook["request"]["request"]["url"]
+        for hook in transcoding_ome.webhook_requests()
+        if hook["request"]["request"]["direction"] == "outgoing"
+    ]
+    assert any(f"/{room.public_id}/abr?token=" in url for url in plays), "OME asked the portal about the player"
+    page.console_errors.assert_none()

@@ -286,6 +286,19 @@ MAP: dict[str, Entry] = {
     "watch": of_a(player),
     "embed": of_a(player),
     "watch_status": of_a(player),
+    "oembed": of_a(
+        lambda w: [
+            # A private room's watch and embed links, with a forged link: "not found", like any other URL.
+            Fill(query=f"url=http%3A%2F%2Ftestserver%2Fwatch%2F{w.a.private_room.public_id}"),
+            Fill(query=f"url=http%3A%2F%2Ftestserver%2Fembed%2F{w.a.private_room.public_id}%3Flink%3Dforged.link"),
+            # The public room's player, for anyone, with the organization as its author (oEmbed's author_name).
+            Fill(
+                query=f"url=http%3A%2F%2Ftestserver%2Fwatch%2F{w.a.room.public_id}",
+                expect=OPEN,
+                may_show=(w.a.organization.name,),
+            ),
+        ]
+    ),
     "watch_thumbnail": of_a(player),
     "player_html": of_a(
         lambda w: [
@@ -304,6 +317,13 @@ MAP: dict[str, Entry] = {
         lambda w: [Fill({"token_id": w.a.token_rows[role].pk}) for role in (Role.STREAMER, Role.OWNER)],
         scope="selected",
     ),
+    # Webhooks pages (owners and admins)
+    "webhooks:list": own("the selected organization's webhook endpoints; POST adds one there"),
+    "webhooks:detail": of_a(lambda w: [Fill({"endpoint_id": w.a.endpoint.pk})]),
+    "webhooks:delete": of_a(lambda w: [Fill({"endpoint_id": w.a.endpoint.pk})]),
+    "webhooks:rotate_secret": of_a(lambda w: [Fill({"endpoint_id": w.a.endpoint.pk})]),
+    "webhooks:ping": of_a(lambda w: [Fill({"endpoint_id": w.a.endpoint.pk})]),
+    "webhooks:resend": of_a(lambda w: [Fill({"delivery_id": w.a.delivery.pk})]),
     # REST API v1: the token's organization
     "api:api-root": own("the API's index for the token"),
     "api:schema": open_to_anyone("the OpenAPI description: no data"),
@@ -343,6 +363,14 @@ MAP: dict[str, Entry] = {
     ),
     "api:session-detail": of_a(api_objects(lambda w: w.a.session)),
     "api:member-list": own("the token's organization's members"),
+    "api:webhook-list": own("the token's organization's webhook endpoints; POST adds one there"),
+    "api:webhook-detail": of_a(api_objects(lambda w: w.a.endpoint)),
+    "api:webhook-deliveries": of_a(api_objects(lambda w: w.a.endpoint)),
+    "api:webhook-rotate-secret": of_a(api_objects(lambda w: w.a.endpoint)),
+    "api:webhook-ping": of_a(api_objects(lambda w: w.a.endpoint)),
+    "api:webhook-delivery-list": own("the token's organization's webhook deliveries"),
+    "api:webhook-delivery-detail": of_a(api_objects(lambda w: w.a.delivery)),
+    "api:webhook-delivery-resend": of_a(api_objects(lambda w: w.a.delivery)),
     "api:member-detail": of_a(
         api_objects(lambda w: w.a.memberships[Role.OWNER], lambda w: w.a.memberships[Role.STREAMER])
     ),

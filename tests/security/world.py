@@ -29,6 +29,8 @@ from recordings.models import Recording, RecordingState
 from rooms import credentials
 from rooms import services as room_services
 from rooms.models import LiveSession, LiveState, Room, Visibility
+from webhooks import services as webhook_services
+from webhooks.models import Delivery, DeliveryState, Endpoint
 
 ROLES = (Role.OWNER, Role.ADMIN, Role.STREAMER)
 RECORDING_CONTENT = bytes(range(256)) * 8
@@ -55,6 +57,9 @@ class Org:
     invitation: Invitation
     invitation_token: str
     embed_link: str
+    endpoint: Endpoint  # a webhook endpoint
+    signing_secret: str
+    delivery: Delivery  # one delivery to it
 
     @property
     def recording_file(self) -> Path:
@@ -74,6 +79,7 @@ class Org:
             "failed push key": self.failed_push.stream_key,
             "invitation token": self.invitation_token,
             "embed link": self.embed_link,
+            "webhook signing secret": self.signing_secret,
         }
         found.update({f"{role} API token": token for role, token in self.tokens.items()})
         return found
@@ -98,6 +104,7 @@ class Org:
             self.recording.external_id,
             self.running_recording.external_id,
             f"{self.prefix}-recording",
+            f"{self.prefix}-hooks.example",
             f"@{self.prefix}.test",
             *(str(row.name) for row in self.token_rows.values()),
             *(str(row.prefix) for row in self.token_rows.values()),
@@ -207,6 +214,12 @@ def build_org(prefix: str) -> Org:
         accept_url_builder=lambda token: invitation_tokens.append(token) or f"/invite/{token}/",
     )
     embed_link, _link = credentials.mint_embed_link(room=private_room, lifetime_seconds=7 * 24 * 3600)
+    endpoint, signing_secret = webhook_services.create_endpoint(
+        organization=organization, url=f"https://{prefix}-hooks.example/in", events=["room.live"]
+    )
+    delivery = Delivery.objects.create(
+        endpoint=endpoint, event_type="room.live", body="{}", state=DeliveryState.SUCCEEDED, attempts=1
+    )
     org = Org(
         prefix=prefix,
         organization=organization,
@@ -225,6 +238,9 @@ def build_org(prefix: str) -> Org:
         invitation=invitation,
         invitation_token=invitation_tokens[0],
         embed_link=embed_link,
+        endpoint=endpoint,
+        signing_secret=signing_secret,
+        delivery=delivery,
     )
     restore_files(org)
     return org
