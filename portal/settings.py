@@ -317,6 +317,8 @@ WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", defau
 WEBHOOK_DISABLE_AFTER_SECONDS = env.float("WEBHOOK_DISABLE_AFTER_SECONDS", default=86400.0)
 # How often beat sends the deliveries that are due (long retries, and messages a failure lost).
 WEBHOOK_SWEEP_SECONDS = env.float("WEBHOOK_SWEEP_SECONDS", default=15.0)
+# Deliveries are kept this long for the endpoints' pages, then deleted (hourly).
+WEBHOOK_DELIVERY_RETENTION_DAYS = env.int("WEBHOOK_DELIVERY_RETENTION_DAYS", default=30)
 
 # Every start and stop of a push or recording reaches OME within about this many seconds, whatever
 # happened to its queue message (a killed worker, Redis down or restarted empty): a beat sweep
@@ -397,6 +399,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": REQUEST_REQUEUE_SECONDS / 4,
     },
     "send-due-webhook-deliveries": {"task": "webhooks.tasks.send_due_deliveries", "schedule": WEBHOOK_SWEEP_SECONDS},
+    "delete-old-webhook-deliveries": {"task": "webhooks.tasks.delete_old_deliveries", "schedule": 3600.0},
     "delete-expired-recordings": {"task": "recordings.tasks.delete_expired_recordings", "schedule": 3600.0},
     "requeue-recording-uploads": {
         "task": "recordings.tasks.requeue_uploads",

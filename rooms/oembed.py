@@ -23,7 +23,6 @@ PROVIDER_NAME = "Streaming Stack"
 # The player's frame by default, and the box of the live thumbnail (rooms.quality's THUMBNAIL_BOX).
 DEFAULT_SIZE = (640, 360)
 THUMBNAIL_SIZE = (640, 360)
-MIN_WIDTH = 160
 # The embed URL options the player understands (static/js/player.js), kept in the iframe's src.
 PLAYER_OPTIONS = ("autoplay", "muted", "controls", "quality")
 

@@ -101,3 +101,52 @@ def _token(team):
     row, token = api_services.create_api_token(actor=owner, name="hooks", role="admin")
     assert isinstance(row, ApiToken)
     return row, token
+
+
+def test_the_api_lists_deliveries_resends_one_and_manages_the_endpoint(
+    team, room, receiver, django_capture_on_commit_callbacks
+):
+    from django.test import Client
+
+    _row, token = _token(team)
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    endpoint, secret = services.create_endpoint(organization=team.organization, url=receiver.url, events=["room.live"])
+    receiver.answer(503)
+    with django_capture_on_commit_callbacks(execute=True):
+        [delivery] = services.record_event(organization_id=room.organization_id, event_type="room.live", obj=room)
+    listed = api.get(f"/api/v1/webhooks/{endpoint.pk}/deliveries/").json()["results"]
+    assert [(d["id"], d["event_type"], d["last_status_code"], d["attempts"]) for d in listed] == [
+        (delivery.pk, "room.live", 503, 1)
+    ]
+    assert listed[0]["payload"]["data"]["id"] == room.public_id
+    with django_capture_on_commit_callbacks(execute=True):
+        resent = api.post(f"/api/v1/webhook-deliveries/{delivery.pk}/resend/")
+    assert resent.status_code == 200
+    assert api.get(f"/api/v1/webhook-deliveries/{delivery.pk}/").json()["state"] == "succeeded"
+
+    rotated = api.post(f"/api/v1/webhooks/{endpoint.pk}/rotate-secret/").json()["signing_secret"]
+    assert rotated != secret and rotated.startswith("whsec_")
+    assert rotated not in api.get(f"/api/v1/webhooks/{endpoint.pk}/").content.decode()
+    changed = api.patch(f"/api/v1/webhooks/{endpoint.pk}/", {"enabled": False}, content_type="application/json")
+    assert changed.status_code == 200 and changed.json()["enabled"] is False
+    assert api.delete(f"/api/v1/webhooks/{endpoint.pk}/").status_code == 204
+    assert not Endpoint.objects.exists()
+
+
+def test_a_streamer_token_cannot_see_or_manage_webhooks(team, receiver):
+    from django.test import Client
+
+    from api import services as api_services
+    from organizations.models import Membership
+
+    owner = Membership.objects.get(user=team.owner, organization=team.organization)
+    _row, token = api_services.create_api_token(actor=owner, name="streamer", role="streamer")
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    services.create_endpoint(organization=team.organization, url=receiver.url, events=["room.live"])
+    assert api.get("/api/v1/webhooks/").status_code == 403
+    assert (
+        api.post(
+            "/api/v1/webhooks/", {"url": receiver.url, "events": ["room.live"]}, content_type="application/json"
+        ).status_code
+        == 403
+    )

@@ -365,3 +365,47 @@ def test_the_readmes_verification_example_accepts_our_deliveries_and_refuses_tam
     assert namespace["verify"](secret, header, request.body)
     assert not namespace["verify"](secret, header, request.body.replace(b"live", b"gone"))
     assert not namespace["verify"]("whsec_wrong", header, request.body)
+
+
+def test_a_push_ome_reports_pushing_is_announced_started_once(room, receiver, django_capture_on_commit_callbacks):
+    from ome.client import PushInfo
+
+    _endpoint(room.organization, receiver.url, events=[Event.PUSH_STARTED])
+    push = Push.objects.create(room=room, stream_name="x", url="rtmp://127.0.0.1:1/live", state=PushState.REQUESTED)
+    pushing = PushInfo.from_json({"id": push.ome_id, "state": "pushing", "stream": {"name": "x"}})
+    with django_capture_on_commit_callbacks(execute=True):
+        push_outcomes.push_registered(push_id=push.pk, info=pushing)
+        push_outcomes.push_registered(push_id=push.pk, info=pushing)  # OME says it again: no second event
+    [request] = receiver.wait_for(1)
+    event = json.loads(request.body)
+    assert (event["type"], event["data"]["id"], event["data"]["state"]) == ("push.started", push.pk, "pushing")
+
+
+def test_deliveries_are_kept_a_month(settings, room, receiver):
+    from webhooks.tasks import delete_old_deliveries
+
+    endpoint, _secret = _endpoint(room.organization, receiver.url)
+    old = Delivery.objects.create(
+        endpoint=endpoint, event_type=Event.ROOM_LIVE, body="{}", state=DeliveryState.SUCCEEDED,
+        created_at=timezone.now() - timezone.timedelta(days=31),
+    )  # fmt: skip
+    recent = Delivery.objects.create(
+        endpoint=endpoint, event_type=Event.ROOM_LIVE, body="{}", state=DeliveryState.FAILED,
+        created_at=timezone.now() - timezone.timedelta(days=29),
+    )  # fmt: skip
+    assert delete_old_deliveries() == 1
+    assert list(Delivery.objects.values_list("pk", flat=True)) == [recent.pk]
+    assert not Delivery.objects.filter(pk=old.pk).exists()
+
+
+def test_a_change_that_is_rolled_back_leaves_no_delivery(room, receiver, django_capture_on_commit_callbacks):
+    from django.db import transaction
+
+    _endpoint(room.organization, receiver.url)
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
+        with transaction.atomic():
+            room_services.go_live(room_id=room.pk, confirmed=True)
+            assert Delivery.objects.count() == 1, "stored with the change, before anything is sent"
+            raise RuntimeError("the change fails after the event")
+    assert not Delivery.objects.exists()
+    assert receiver.received == []

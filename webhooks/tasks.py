@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
+from django.utils import timezone
 
 from core.queue import REQUEUE_BATCH, enqueue
 
 from . import delivery
-from .models import Delivery
+from .models import Delivery, DeliveryState
 
 logger = logging.getLogger(__name__)
 
@@ -41,3 +43,11 @@ def send_due_deliveries() -> int:
             break
         queued += 1
     return queued
+
+
+@shared_task(ignore_result=True)
+def delete_old_deliveries() -> int:
+    """Forget deliveries older than WEBHOOK_DELIVERY_RETENTION_DAYS (their pages list recent ones)."""
+    cutoff = timezone.now() - timedelta(days=settings.WEBHOOK_DELIVERY_RETENTION_DAYS)
+    deleted, _ = Delivery.objects.filter(created_at__lt=cutoff).exclude(state=DeliveryState.PENDING).delete()
+    return deleted

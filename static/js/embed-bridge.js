@@ -1,6 +1,7 @@
 /* The embedded player's bridge to the page that embeds it (loaded before player.js).
 
-   - Options from the embed URL: autoplay, muted, controls (1/0, true/false), quality.
+   - Options from the embed URL: autoplay, muted, controls (1/0, true/false), and quality (a
+     rendition of an adaptive room's ladder, "source" or "720p": picked once playing).
    - Events, posted to the parent page with postMessage: ready, waiting, playing, offline,
      ended, error, viewers. Only to the room's allowed embed origins (and the portal's own):
      the parent's origin is checked against them and named as postMessage's target, so the
@@ -102,7 +103,19 @@
 
   window.StreamingStackBridge = {
     options: options,
-    attach: function (instance) { player = instance; },
+    attach: function (instance) {
+      player = instance;
+      if (!options.quality) return;
+      // ?quality=720p (an adaptive room): that rendition of OME's ladder, once playing, instead of automatic.
+      let chosen = false;
+      instance.on("stateChanged", function (event) {
+        if (chosen || event.newstate !== "playing") return;
+        chosen = true;
+        const levels = instance.getQualityLevels() || [];
+        const level = levels.find(function (entry) { return entry.label === options.quality; });
+        if (level) instance.setCurrentQuality(levels.indexOf(level));
+      });
+    },
     status: function (status) {
       if (!statusSeen) {
         statusSeen = true;

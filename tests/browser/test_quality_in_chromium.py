@@ -91,6 +91,23 @@ def test_live_thumbnails_show_on_the_start_page_and_the_room_page_and_refresh(
     page.console_errors.assert_none()
 
 
+def test_the_embed_urls_quality_picks_a_rendition_of_an_adaptive_room_and_is_ignored_elsewhere(
+    live_server, page, team, transcoding_ome
+):
+    adaptive = RoomFactory(organization=team.organization, quality=Quality.ADAPTIVE)
+    original = RoomFactory(organization=team.organization)
+    go_live(transcoding_ome, adaptive)
+    go_live(transcoding_ome, original)
+    player = "OvenPlayer.getPlayerList()[0]"
+    page.goto(f"{live_server.url}/embed/{adaptive.public_id}?quality=240p")
+    expect(page.get_by_test_id("player")).to_have_attribute("data-state", "playing", timeout=20_000)
+    page.wait_for_function(f"!{player}.isAutoQuality() && {player}.getCurrentQuality() === 0")
+    page.goto(f"{live_server.url}/embed/{original.public_id}?quality=240p")
+    expect(page.get_by_test_id("player")).to_have_attribute("data-state", "playing", timeout=20_000)
+    assert "/abr" not in page.evaluate(f"{player}.getSources()[0].file")
+    page.console_errors.assert_none()
+
+
 def test_a_member_plays_a_private_adaptive_room_through_the_admission_webhook(
     live_server, browser_context, page, team, transcoding_ome
 ):

@@ -127,3 +127,33 @@ def test_the_original_api_refuses_to_push_to_an_internal_address(url, world, unt
         headers={"HTTP_AUTHORIZATION": f"Basic {token}"},
     )
     _refused_by_the_api(outcome, url, field="message")
+
+
+def _admin(world) -> probe.Identity:
+    return probe.session_identity("A's admin", world.a.members["admin"])
+
+
+def _admin_token(world) -> probe.Identity:
+    return probe.token_identity("A's admin token", world.a.tokens["admin"])
+
+
+def _webhook_url(url: str) -> str:
+    return "http" + url.removeprefix("rtmp")  # the same address, as a webhook endpoint's
+
+
+@pytest.mark.parametrize("url", INTERNAL_URLS)
+def test_the_webhook_forms_refuse_an_internal_address(url, world, unthrottled, db):
+    hook = _webhook_url(url)
+    body = {"url": hook, "events": ["room.live"]}
+    _refused_by_the_form(probe.send(world, _admin(world), "POST", "/webhooks/", body, suite=SUITE), hook)
+    edit = f"/webhooks/{world.a.endpoint.pk}/"
+    _refused_by_the_form(probe.send(world, _admin(world), "POST", edit, {**body, "enabled": "on"}, suite=SUITE), hook)
+
+
+@pytest.mark.parametrize("url", INTERNAL_URLS)
+def test_the_api_refuses_a_webhook_endpoint_to_an_internal_address(url, world, unthrottled, db):
+    hook = _webhook_url(url)
+    body = {"url": hook, "events": ["room.live"]}
+    _refused_by_the_api(probe.send(world, _admin_token(world), "POST", "/api/v1/webhooks/", body, suite=SUITE), hook)
+    path = f"/api/v1/webhooks/{world.a.endpoint.pk}/"
+    _refused_by_the_api(probe.send(world, _admin_token(world), "PATCH", path, {"url": hook}, suite=SUITE), hook)
