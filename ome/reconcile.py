@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import bisect
 import logging
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -34,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 # The last stream whose statistics were read: the next pass goes on after it.
 STATS_CURSOR_KEY = "ome-reconcile:stats-cursor"
+# Statistics reads in flight at once (within the per-pass budget, RECONCILE_STATS_PER_PASS).
+STATS_READERS = 8
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,21 @@ def streams_in_turn(streams: frozenset[str], *, budget: int, after: str) -> list
     return (ordered[start:] + ordered[:start])[: max(0, budget)]
 
 
+_SKIPPED = object()  # not asked: an earlier read of the share failed
+
+
+def _stream_stats(client: OmeClient, name: str, failed: threading.Event):
+    if failed.is_set():
+        return _SKIPPED  # OME is failing: do not wait for it once per stream
+    try:
+        return client.stream_stats(name)
+    except OmeNotFound:
+        return None
+    except OmeError as error:
+        failed.set()
+        return error
+
+
 def _read_stream_stats(client: OmeClient, streams: frozenset[str]) -> dict[str, StreamStats]:
     budget = settings.RECONCILE_STATS_PER_PASS
     if budget <= 0 or not streams:
@@ -101,15 +120,20 @@ def _read_stream_stats(client: OmeClient, streams: frozenset[str]) -> dict[str, 
         after = ""
     stats: dict[str, StreamStats] = {}
     last_read = after
-    for name in streams_in_turn(streams, budget=budget, after=after):
-        try:
-            stats[name] = client.stream_stats(name)
-        except OmeNotFound:
-            pass  # it ended since the list was read
-        except OmeError as error:
-            # OME is failing: the rest of the share waits for the next pass (and starts with this one).
-            logger.warning("OME statistics of %s unavailable: %s", name, error)
+    share = streams_in_turn(streams, budget=budget, after=after)
+    # A few at a time: each is a round trip to OME, and a pass waits for the slowest share.
+    failed = threading.Event()
+    with ThreadPoolExecutor(max_workers=STATS_READERS) as pool:
+        answers = list(pool.map(lambda name: _stream_stats(client, name, failed), share))
+    for name, answer in zip(share, answers, strict=True):
+        if answer is _SKIPPED:
             break
+        if isinstance(answer, OmeError):
+            # OME is failing: the rest of the share waits for the next pass (and starts with this one).
+            logger.warning("OME statistics of %s unavailable: %s", name, answer)
+            break
+        if answer is not None:
+            stats[name] = answer  # None: it ended since the list was read
         last_read = name
     try:
         cache.set(STATS_CURSOR_KEY, last_read, timeout=None)

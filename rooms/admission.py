@@ -417,7 +417,18 @@ def _admit_viewer(request: AdmissionRequest) -> Answer:
     url = request.url
     if url.app != settings.OME_APP:
         return refuse(f"unknown application '{url.app}'")
-    room = _room_for_stream(url.stream) if url.stream else None
+    protocol = "llhls" if url.is_llhls else request.protocol
+    counts = protocol in VIEWER_PROTOCOLS
+    counted = False
+    if not url.stream:
+        room = None
+    elif counts:
+        # A public room's play is decided and counted in one round trip to the cache.
+        room, counted = facts.room_counting_viewer(
+            _room_id_of_stream(url.stream), protocol=protocol, address=request.client_address, port=request.client_port
+        )
+    else:
+        room = _room_for_stream(url.stream)
     if room is None:
         return refuse("no such room")
     lifetime_ms = None
@@ -438,10 +449,9 @@ def _admit_viewer(request: AdmissionRequest) -> Answer:
             lifetime_ms = max(1, int((token.link_expires_at - time.time()) * 1000))
         elif not facts.is_active_member(user_id=token.user_id, organization_id=room.organization_id):
             return refuse("you are no longer a member of this room's organization")
-    protocol = "llhls" if url.is_llhls else request.protocol
     # Only while OME lists the stream: before that OME refuses the play after this answer and
     # never reports a closing, so players retrying while a room starts would count forever.
-    if protocol in VIEWER_PROTOCOLS and room.live_state == LiveState.LIVE:
+    if counts and not counted and room.live_state == LiveState.LIVE:
         viewers.joined(
             room_id=room.pk,
             public_id=room.public_id,

@@ -35,7 +35,8 @@ from core.outage import CACHE_ERRORS, warn_once_in_a_while
 from core.sharedredis import shared_client
 from organizations.models import Membership
 
-from .models import Room
+from . import viewers
+from .models import LiveState, Room, Visibility
 
 FACTS_SECONDS = 60
 _UNKNOWN = "-"  # a stream-key digest that belongs to no room (refused encoders retry in a loop)
@@ -137,6 +138,30 @@ def room(public_id: str) -> RoomFacts | None:
     facts = _facts_of(found)
     _cache_set(_room_key(public_id), asdict(facts))
     return facts
+
+
+def room_counting_viewer(public_id: str, *, protocol: str, address: str, port: int) -> tuple[RoomFacts | None, bool]:
+    """The room's facts and whether its new player was counted already, in one Redis round trip
+    when the facts are cached (the webhook's most frequent request: a play of a public room).
+    False: the caller counts the player itself once admitted (rooms.viewers.joined)."""
+    client = shared_client()
+    if client is not None:
+        try:
+            raw, counted = viewers.facts_and_join(
+                facts_key=_room_key(public_id),
+                public_id=public_id,
+                protocol=protocol,
+                address=address,
+                port=port,
+                private=Visibility.PRIVATE,
+                live=LiveState.LIVE,
+            )
+        except CACHE_ERRORS as error:
+            warn_once_in_a_while("room facts", error)
+            raw, counted = None, False
+        if raw is not None:
+            return RoomFacts(**json.loads(raw)), counted
+    return room(public_id), False
 
 
 def room_of_key(digest: str) -> RoomFacts | None:

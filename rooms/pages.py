@@ -24,7 +24,7 @@ from django.conf import settings
 from django.contrib.messages.storage.cookie import CookieStorage
 from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core.cache import cache
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseNotModified
 from django.utils.cache import get_conditional_response, patch_cache_control, patch_vary_headers
 
 from core.outage import CACHE_ERRORS, warn_once_in_a_while
@@ -74,14 +74,24 @@ def cached(request, *, public_id: str, template: str) -> HttpResponse | None:
         return None
     if stored is None:
         return None
-    response = HttpResponse(stored["body"], content_type="text/html; charset=utf-8")
-    response["Content-Security-Policy"] = stored["csp"]
-    return revalidated(request, response)
+    if stored.get("etag") and request.headers.get("If-None-Match") == stored["etag"]:
+        response = HttpResponseNotModified()  # the browser has it: no body, no hashing
+    else:
+        response = HttpResponse(stored["body"], content_type="text/html; charset=utf-8")
+        response["Content-Security-Policy"] = stored["csp"]
+    response["ETag"] = stored.get("etag") or _etag(response.content)
+    response["Cache-Control"] = "no-cache"
+    response["Vary"] = "Cookie"
+    return response
 
 
 def remember(request, response: HttpResponse, *, public_id: str, template: str) -> None:
     key, field = pages_key(public_id), _field(request, template)
-    stored = {"body": response.content.decode(), "csp": response["Content-Security-Policy"]}
+    stored = {
+        "body": response.content.decode(),
+        "csp": response["Content-Security-Policy"],
+        "etag": _etag(response.content),
+    }
     try:
         client = shared_client()
         if client is None:
@@ -98,9 +108,13 @@ def remember(request, response: HttpResponse, *, public_id: str, template: str) 
         warn_once_in_a_while("player pages", error)
 
 
+def _etag(content: bytes) -> str:
+    return '"' + hashlib.sha256(content).hexdigest()[:32] + '"'
+
+
 def revalidated(request, response: HttpResponse) -> HttpResponse:
     """The page with its ETag, revalidated on every view; 304 when the browser has it already."""
-    response["ETag"] = '"' + hashlib.sha256(response.content).hexdigest()[:32] + '"'
+    response["ETag"] = _etag(response.content)
     patch_cache_control(response, no_cache=True)
     patch_vary_headers(response, ["Cookie"])
     return get_conditional_response(request, etag=response["ETag"], response=response) or response

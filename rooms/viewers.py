@@ -41,8 +41,11 @@ from core.sharedredis import shared_client
 VIEWER_MEMORY_SECONDS = 2 * 24 * 3600
 
 
+_COUNT_KEY_PREFIX = "viewers:"
+
+
 def _count_key(room_id: int) -> str:
-    return f"viewers:{room_id}"
+    return f"{_COUNT_KEY_PREFIX}{room_id}"
 
 
 def _connection_key(address: str, port: int) -> str:
@@ -119,6 +122,43 @@ def joined(*, room_id: int, public_id: str, protocol: str, address: str, port: i
     return True
 
 
+# KEYS: the room's cached facts (rooms.facts, JSON), the session. ARGV: the rooms' count keys up
+# to the pk, the session's memory in seconds, the private visibility, the live state. The room's
+# facts, and 1 when the play was counted here (a room that is not private and is live), 0 when the
+# caller decides (a private room's token is checked first); nil when the facts are not cached.
+_OPEN_SCRIPT = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then
+  return false
+end
+local room = cjson.decode(raw)
+if room['visibility'] == ARGV[3] or room['live_state'] ~= ARGV[4] then
+  return {raw, 0}
+end
+local pk = string.format('%d', room['pk'])
+if redis.call('SET', KEYS[2], pk, 'NX', 'EX', ARGV[2]) then
+  redis.call('INCR', ARGV[1] .. pk)
+end
+return {raw, 1}
+"""
+
+
+def facts_and_join(*, facts_key: str, public_id: str, protocol: str, address: str, port: int, private: str, live: str):
+    """One round trip for a play's opening: the room's cached facts (JSON, None when not cached)
+    and whether the player was counted here (a room that is not private and is live). Redis only;
+    raises the cache's errors."""
+    redis = _redis()
+    session_key = _session_key(public_id=public_id, protocol=protocol, address=address, port=port)
+    answer = redis.register_script(_OPEN_SCRIPT)(
+        keys=[cache.make_key(facts_key), _key(session_key)],
+        args=[_key(_COUNT_KEY_PREFIX), VIEWER_MEMORY_SECONDS, private, live],
+    )
+    if not answer:
+        return None, False
+    raw, counted = answer
+    return raw, bool(counted)
+
+
 @cache_optional(default=False, what="viewer count")
 def left(*, public_id: str, protocol: str, address: str, port: int) -> bool:
     """A player closed; counts it down if it was admitted. True when it was."""
@@ -133,14 +173,25 @@ def left(*, public_id: str, protocol: str, address: str, port: int) -> bool:
     return True
 
 
+# KEYS: the session; ARGV: the rooms' count keys up to the room's pk. One round trip: a player's
+# closing is as frequent as its opening.
+_LEAVE_SCRIPT = """
+local room = redis.call('GETDEL', KEYS[1])
+if not room then
+  return false
+end
+local count_key = ARGV[1] .. room
+if redis.call('DECR', count_key) < 0 then
+  redis.call('SET', count_key, 0)
+end
+return room
+"""
+
+
 def _left_redis(redis, *, session_key: str) -> bool:
-    room_id = redis.getdel(_key(session_key))
-    if room_id is None:
-        return False  # never admitted, or already counted out
-    count_key = _key(_count_key(int(room_id)))
-    if redis.decr(count_key) < 0:
-        redis.set(count_key, 0)
-    return True
+    # Never admitted, or already counted out: nothing to count down.
+    counted_out = redis.register_script(_LEAVE_SCRIPT)(keys=[_key(session_key)], args=[_key(_COUNT_KEY_PREFIX)])
+    return counted_out is not None
 
 
 # --- The reconcile loop's side --------------------------------------------------------------

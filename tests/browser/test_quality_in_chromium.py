@@ -2,11 +2,14 @@
 player offers OME's renditions in its quality menu (automatic by default) and switching works;
 live thumbnails appear on the pages and stay current."""
 
+import io
+
+import av
 import pytest
 from playwright.sync_api import expect
 
 from rooms import services as room_services
-from rooms.models import Quality
+from rooms.models import LiveState, Quality, Room
 
 from ..conftest import sign_in
 from ..factories import RoomFactory
@@ -123,3 +126,30 @@ def test_a_member_plays_a_private_adaptive_room_through_the_admission_webhook(
     ]
     assert any(f"/{room.public_id}/abr?token=" in url for url in plays), "OME asked the portal about the player"
     page.console_errors.assert_none()
+
+
+def test_a_browser_streams_thumbnail_is_a_picture_of_what_the_camera_sends(
+    live_server, browser_context, page, team, transcoding_ome
+):
+    room = RoomFactory(organization=team.organization, quality=Quality.ADAPTIVE)
+    sign_in(browser_context, live_server, team.streamer)
+    page.goto(f"{live_server.url}/rooms/{room.public_id}/publish")
+    expect(page.get_by_test_id("go-live-button")).to_be_enabled()
+    page.get_by_test_id("go-live-button").click()
+    expect(page.get_by_test_id("publisher-state")).to_have_text("You are live.", timeout=20_000)
+    room_services.go_live(room_id=room.pk, protocol="webrtc", confirmed=True)
+    url = f"{live_server.url}/watch/{room.public_id}/thumbnail.jpg"
+    response = None
+    for _ in range(50):  # the first keyframe arrives a moment after the stream starts
+        response = page.request.get(url)
+        if response.status == 200:
+            break
+        page.wait_for_timeout(200)
+    assert response is not None and response.status == 200
+    assert response.headers["content-type"] == "image/jpeg"
+    with av.open(io.BytesIO(response.body()), format="mjpeg") as container:
+        frame = next(container.decode(video=0))
+    # Chromium's fake camera is 640x480: the thumbnail keeps its shape inside 640x360.
+    assert (frame.width, frame.height) == (480, 360)
+    page.get_by_test_id("stop-button").click()
+    transcoding_ome.wait_for(lambda: Room.objects.get(pk=room.pk).live_state == LiveState.OFFLINE, what="go-offline")
