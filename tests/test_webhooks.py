@@ -249,7 +249,7 @@ def test_push_and_recording_changes_are_events(room, receiver, django_capture_on
         room=room, stream_name="y", url=destination.url, stream_key="k-123456", state=PushState.STOPPING
     )
     recording = Recording.objects.create(room=room, state=RecordingState.RECORDING)
-    uploaded = Recording.objects.create(room=room, state=RecordingState.UPLOADING)
+    uploaded = Recording.objects.create(room=room, state=RecordingState.UPLOADING, file_path="/org/r/rec.mp4")
     with django_capture_on_commit_callbacks(execute=True):
         push_outcomes.push_failed(push_id=failing.pk, message="refused")
         push_outcomes.push_failed(push_id=failing.pk, message="refused again")  # failed already: no second event
@@ -409,3 +409,24 @@ def test_a_change_that_is_rolled_back_leaves_no_delivery(room, receiver, django_
             raise RuntimeError("the change fails after the event")
     assert not Delivery.objects.exists()
     assert receiver.received == []
+
+
+def test_an_interrupted_recording_is_ready_with_its_file_and_failed_without_one(
+    room, receiver, django_capture_on_commit_callbacks
+):
+    from recordings.signals import announce_state_changes
+
+    _endpoint(room.organization, receiver.url, events=[Event.RECORDING_READY, Event.RECORDING_FAILED])
+    with_file = Recording.objects.create(
+        room=room, state=RecordingState.UPLOADING, interrupted=True, file_path="/org/r/rec_interrupted.mp4"
+    )
+    without_file = Recording.objects.create(room=room, state=RecordingState.RECORDING)
+    with django_capture_on_commit_callbacks(execute=True):
+        recording_outcomes.recording_uploaded(
+            recording_id=with_file.pk, storage_key="k", size_bytes=10, checksum_sha256=""
+        )
+        # what the reconcile loop announces for a record OME lost without leaving a file
+        Recording.objects.filter(pk=without_file.pk).update(state=RecordingState.INTERRUPTED)
+        announce_state_changes([(without_file.pk, RecordingState.RECORDING, RecordingState.INTERRUPTED)])
+    events = [(json.loads(r.body)["type"], json.loads(r.body)["data"]["id"]) for r in receiver.received]
+    assert events == [("recording.ready", with_file.pk), ("recording.failed", without_file.pk)]

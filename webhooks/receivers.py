@@ -49,4 +49,6 @@ def recording_changed(sender, recording_ids, state, **kwargs) -> None:
     ):
         return
     for recording in Recording.objects.filter(pk__in=recording_ids).select_related("room"):
-        services.record_event(organization_id=recording.room.organization_id, event_type=event, obj=recording)
+        # Interrupted is ready only with the file OME left; without one nothing can be published.
+        kind = event if event != Event.RECORDING_READY or recording.is_downloadable else Event.RECORDING_FAILED
+        services.record_event(organization_id=recording.room.organization_id, event_type=kind, obj=recording)

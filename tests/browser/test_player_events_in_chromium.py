@@ -113,3 +113,25 @@ def test_the_share_panel_builds_the_embed_code_with_the_options_chosen(live_serv
     assert page.get_by_test_id("oembed-link").get_attribute("href").startswith(f"{live_server.url}/oembed?url=")
     assert page.get_by_test_id("webhooks-link").get_attribute("href") == "/webhooks/"
     page.console_errors.assert_none()
+
+
+def test_an_admin_adds_a_webhook_endpoint_in_the_browser_and_copies_its_secret(
+    live_server, browser_context, page, team, receiver, settings
+):
+    settings.OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1"]
+    browser_context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+    sign_in(browser_context, live_server, team.admin)
+    page.goto(f"{live_server.url}/webhooks/")
+    page.get_by_label("URL").fill(receiver.url)
+    page.get_by_label("room.live — a room is live (viewers can watch)").check()
+    page.get_by_role("button", name="Add endpoint").click()
+    secret = page.get_by_test_id("new-secret").locator("input").input_value()
+    assert secret.startswith("whsec_")
+    page.get_by_test_id("new-secret").get_by_role("button", name="Copy").click()
+    assert page.evaluate("navigator.clipboard.readText()") == secret
+    page.get_by_role("button", name="Send a test event").click()
+    expect(page.locator("table.deliveries tbody tr").first).to_contain_text("ping")
+    receiver.wait_for(1)
+    page.reload()
+    expect(page.locator("table.deliveries tbody tr").first).to_contain_text("200")
+    page.console_errors.assert_none()
