@@ -1,8 +1,9 @@
-"""Site-wide middleware: a Redis outage met by any view becomes a 503 that says so."""
+"""Site-wide middleware: a Redis outage met by any view becomes a 503 that says so; addresses with
+a NUL byte are refused; OME's webhook and cached player pages are answered ahead of the rest."""
 
 from __future__ import annotations
 
-from django.http import JsonResponse
+from django.http import HttpResponseBadRequest, JsonResponse
 from django.shortcuts import render
 
 from api.compat import error
@@ -28,6 +29,30 @@ def unavailable_response(request):
         response = render(request, "503.html", {"retry_after": RETRY_AFTER_SECONDS}, status=503)
     response["Retry-After"] = retry_after
     return response
+
+
+NUL_IN_ADDRESS = "The address contains a NUL byte (%00), which no room, key or page of this site has."
+
+
+class RefuseNulInAddress:
+    """Answers 400 to an address with a NUL byte in its path or query, before any view.
+
+    PostgreSQL text cannot hold NUL: every lookup of such a room id, token or URL would fail
+    with a database error (a 500) instead of "not found". No address of the site has one.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        query = request.META.get("QUERY_STRING", "")
+        if "\x00" not in request.path_info and "%00" not in query and "\x00" not in query:
+            return self.get_response(request)
+        if request.path_info.startswith("/v1/"):
+            return error(400, f"Bad Request: {NUL_IN_ADDRESS}")
+        if request.path_info.startswith(("/api/", "/ome/")):
+            return JsonResponse({"detail": NUL_IN_ADDRESS}, status=400)
+        return HttpResponseBadRequest(NUL_IN_ADDRESS, content_type="text/plain; charset=utf-8")
 
 
 class OutageMiddleware:

@@ -61,6 +61,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Before anything looks an address up: a NUL byte would reach PostgreSQL as a 500.
+    "portal.middleware.RefuseNulInAddress",
     # First: OME's admission webhook skips everything below (see its docstring).
     "portal.middleware.OmeWebhookShortcut",
     "django.middleware.security.SecurityMiddleware",

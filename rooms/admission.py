@@ -116,6 +116,9 @@ class StreamUrl:
         app = segments[0] if segments else ""
         stream = segments[1] if len(segments) > 1 else ""
         query = {name: values[-1] for name, values in parse_qs(parts.query, keep_blank_values=True).items()}
+        # PostgreSQL cannot hold NUL in text: such a name is no room's, key's or token's.
+        if any("\x00" in text for text in (parts.netloc, *segments, *query, *query.values())):
+            raise BadRequest("request.url contains a NUL byte")
         return cls(parts.scheme.lower(), parts.netloc, app, stream, tuple(segments[2:]), query)
 
     @property

@@ -148,6 +148,7 @@ def transcode_webhook(request):
     stream = data.get("stream") if isinstance(data, dict) else None
     stream = stream if isinstance(stream, dict) else {}
     name = stream.get("name") if isinstance(stream.get("name"), str) else ""
+    name = "" if "\x00" in name else name  # no room's: PostgreSQL text cannot hold NUL
     given, room_id = _delivery_for(name)
     TRANSCODE_ANSWERS.labels(given).inc()
     if room_id is None:
