@@ -204,6 +204,7 @@ def counts(room_ids: list[int]) -> dict[int, int]:
     return {room_id: max(0, int(found.get(key) or 0)) for key, room_id in keys.items()}
 
 
+@cache_optional(default=None, what="viewer count reset")  # Redis down: counts are realigned from OME's statistics
 def reset(room_ids: list[int]) -> None:
     """Forget the counts of rooms that are offline (players that leave later count nothing)."""
     if room_ids:

@@ -11,7 +11,7 @@ import socket
 
 import pytest
 
-from rooms import credentials
+from rooms import credentials, services
 from rooms.models import LiveState, Room
 
 from .admission_helpers import ome_body, play, post_admission, publish, rtmp_url
@@ -100,6 +100,18 @@ def test_a_bad_signature_is_still_refused_with_403_while_redis_is_down(client, r
     body = ome_body(direction="outgoing", status="opening", protocol="WebRTC", url=rtmp_url(room.public_id))
     response = post_admission(client, body, signature="forged")
     assert response.status_code == 403
+
+
+def test_a_room_goes_live_and_offline_while_redis_is_down(room, cache_down, django_capture_on_commit_callbacks):
+    # Resetting the viewer count after the commit must not turn a done change into an error.
+    with django_capture_on_commit_callbacks(execute=True):
+        services.go_live(room_id=room.pk, protocol="RTMP")
+    assert Room.objects.get(pk=room.pk).live_state == LiveState.STARTING
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.go_offline(room_id=room.pk)
+    assert Room.objects.get(pk=room.pk).live_state == LiveState.OFFLINE
+    assert not room.sessions.open().exists()
 
 
 # --- The API and the pages ----------------------------------------------------------------
