@@ -33,12 +33,14 @@ OUTAGE_ERRORS = BROKER_ERRORS
 _last_warning: dict[str, float] = {}
 
 
-def warn_once_in_a_while(what: str, error: Exception, *, every: float = 10.0) -> None:
+def warn_once_in_a_while(
+    what: str, error: Exception, *, every: float = 10.0, unavailable: str = "Redis is unavailable"
+) -> None:
     """Log an outage at most every `every` seconds per `what`, not once per request."""
     now = time.monotonic()
     if now - _last_warning.get(what, -every) >= every:
         _last_warning[what] = now
-        logger.warning("%s: Redis is unavailable (%s)", what, error)
+        logger.warning("%s: %s (%s)", what, unavailable, error)
 
 
 def cache_optional(*, default, what: str):

@@ -38,7 +38,7 @@ def _fetch(room: Room) -> bytes | None:
     try:
         response = _session.get(ome_thumbnail_url(room), timeout=(1.0, 2.0), stream=True)
     except requests.RequestException as error:
-        warn_once_in_a_while("OME's thumbnails", error)
+        warn_once_in_a_while("thumbnails", error, unavailable="OME's thumbnail publisher cannot be reached")
         return None
     with response:
         if response.status_code != 200 or not response.headers.get("Content-Type", "").startswith("image/jpeg"):
