@@ -10,8 +10,10 @@ by one of the waiting status requests; when OME serves it, the room goes live (t
 the reconcile loop calls), its facts are dropped, and every waiting status request answers.
 
 The probe presents a playback token of its own (an embed-link token for a link that nobody
-holds, valid for a minute), so private rooms are probed too; while a room is starting the
-admission webhook does not count LL-HLS players, so the probe is never counted as a viewer.
+holds, valid for a minute), so private rooms are probed too. While a room is starting the
+admission webhook counts no LL-HLS player, so the probe is not counted; if the reconcile loop
+marked the room live first, the probe counts as one LL-HLS viewer (one per web host's address)
+until the next statistics read of the room sets the count to OME's figure.
 """
 
 from __future__ import annotations
