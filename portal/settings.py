@@ -213,6 +213,8 @@ OME_VHOST = env("OME_VHOST", default="default")
 OME_APP = env("OME_APP", default="app")
 OME_WEBRTC_URL = env("OME_WEBRTC_URL", default="ws://127.0.0.1:3333")
 OME_LLHLS_URL = env("OME_LLHLS_URL", default="http://127.0.0.1:3333")
+# LL-HLS as the web service reaches OME itself (the playability probe): the internal network.
+OME_LLHLS_INTERNAL_URL = env("OME_LLHLS_INTERNAL_URL", default=OME_LLHLS_URL)
 OME_RTMP_URL = env("OME_RTMP_URL", default="rtmp://127.0.0.1:1935")
 OME_SRT_URL = env("OME_SRT_URL", default="srt://127.0.0.1:9999")
 OME_RTMP_VARIANT_SUFFIX = env("OME_RTMP_VARIANT_SUFFIX", default="_rtmp")

@@ -41,8 +41,10 @@ def webrtc_play_url(
     return f"{url}?{urlencode(query)}" if query else url
 
 
-def llhls_play_url(room_id: str, token: str | None = None, *, playlist: str = "llhls") -> str:
-    url = _join(settings.OME_LLHLS_URL, settings.OME_APP, room_id, f"{playlist}.m3u8")
+def llhls_play_url(room_id: str, token: str | None = None, *, playlist: str = "llhls", internal: bool = False) -> str:
+    """The room's LL-HLS playlist as browsers reach it, or (internal) as the portal reaches OME."""
+    base = settings.OME_LLHLS_INTERNAL_URL if internal else settings.OME_LLHLS_URL
+    url = _join(base, settings.OME_APP, room_id, f"{playlist}.m3u8")
     return f"{url}?{urlencode({'token': token})}" if token else url
 
 

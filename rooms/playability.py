@@ -4,7 +4,8 @@ OME lists a browser-published stream as soon as it is created but serves it only
 (about 1.2 s on 0.21), and its REST API does not say which; the reconcile loop, every
 RECONCILE_SECONDS, would mark the room live late or too early. So while players wait on a room
 that is starting (or reconnecting), the portal asks OME itself, the way a player would: it
-requests the room's LL-HLS playlist, which OME answers 404 until it can serve the stream. One
+requests the room's LL-HLS playlist over the internal network (OME_LLHLS_INTERNAL_URL), which
+OME answers 404 until it can serve the stream. One
 request per room every PROBE_SECONDS across all web processes (a short lock in the cache), made
 by one of the waiting status requests; when OME serves it, the room goes live (the same service
 the reconcile loop calls), its facts are dropped, and every waiting status request answers.
@@ -62,7 +63,7 @@ def _probe_url(room: facts.RoomFacts) -> str:
     if room.visibility == Visibility.PRIVATE:
         link = credentials.EmbedLink(room.pk, room.embed_link_generation, int(time.time()) + 60)
         token = credentials.mint_playback_token(room_id=room.pk, link=link)
-    return endpoints.llhls_play_url(room.public_id, token)
+    return endpoints.llhls_play_url(room.public_id, token, internal=True)
 
 
 SERVED, NOT_YET, UNKNOWN = "served", "not yet", "unknown"

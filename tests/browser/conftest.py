@@ -56,7 +56,7 @@ def webhooked_ome(portal_ome, live_server, settings):
     """The emulator asking the live portal's admission webhook, and browsers sent to it for media."""
     portal_ome.config(webhook_url=live_server.url + "/ome/admission", webhook_secret=settings.OME_WEBHOOK_SECRET)
     settings.OME_WEBRTC_URL = portal_ome.signalling_url
-    settings.OME_LLHLS_URL = portal_ome.llhls_url
+    settings.OME_LLHLS_URL = settings.OME_LLHLS_INTERNAL_URL = portal_ome.llhls_url
     yield portal_ome
     portal_ome.reset()  # its closing webhooks reach the portal while the test database is still there
 

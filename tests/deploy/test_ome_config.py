@@ -168,6 +168,8 @@ def test_browsers_reach_signalling_and_llhls_through_traefik(origin, stack, port
     assert int(ome_labels["traefik.http.services.ome.loadbalancer.server.port"]) == signalling
     assert portal["OME_WEBRTC_URL"] == f"wss://{OPERATOR_ENV['DOMAIN']}:3334"
     assert portal["OME_LLHLS_URL"] == f"https://{OPERATOR_ENV['DOMAIN']}:3334"
+    # The portal's own look at OME's LL-HLS stays on the internal network, at OME's plain port.
+    assert portal["OME_LLHLS_INTERNAL_URL"] == f"http://ome:{signalling}"
     assert "--entrypoints.ome.address=:3334" in stack["services"]["traefik"]["command"]
     # TLS ends at Traefik: OME itself has no certificate and no TLS port.
     assert origin.find("Bind/Publishers/WebRTC/Signalling/TLSPort") is None
