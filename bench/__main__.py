@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.admission import ROOT, ensure_database, free_port, seed, server_environment, signed
+from bench.admission import ROOT, ensure_database, free_port, production_gunicorn, seed, server_environment, signed
 
 WRK = "/usr/bin/wrk"
 LUA = ROOT / "bench" / "signed_requests.lua"
@@ -61,34 +61,6 @@ class Scenario:
 
     def median(self, key: str) -> float:
         return statistics.median(run[key] for run in self.runs)
-
-
-def production_gunicorn(port: int, workers: int, threads: int) -> list[str]:
-    """The web command of docker/entrypoint.sh, bound to loopback."""
-    return [
-        str(Path(sys.executable).parent / "gunicorn"),
-        "portal.wsgi:application",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(workers),
-        "--threads",
-        str(threads),
-        "--timeout",
-        "30",
-        "--graceful-timeout",
-        "30",
-        "--forwarded-allow-ips",
-        "*",
-        "--worker-tmp-dir",
-        "/dev/shm",
-        "--access-logfile",
-        "-",
-        "--access-logformat",
-        '%(h)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"',
-        "--logger-class",
-        "portal.gunicorn_logger.Logger",
-    ]
 
 
 def start_server(env: dict, port: int, workers: int, threads: int) -> subprocess.Popen:

@@ -112,8 +112,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_gunicorn(env: dict[str, str], port: int, workers: int, threads: int) -> subprocess.Popen:
-    command = [
+def production_gunicorn(port: int, workers: int, threads: int) -> list[str]:
+    """The web command of docker/entrypoint.sh, bound to loopback."""
+    return [
         str(Path(sys.executable).parent / "gunicorn"),
         "portal.wsgi:application",
         "--bind",
@@ -124,10 +125,25 @@ def start_gunicorn(env: dict[str, str], port: int, workers: int, threads: int) -
         str(threads),
         "--timeout",
         "30",
-        "--log-level",
-        "warning",
+        "--graceful-timeout",
+        "30",
+        "--forwarded-allow-ips",
+        "*",
+        "--worker-tmp-dir",
+        "/dev/shm",
+        "--access-logfile",
+        "-",
+        "--access-logformat",
+        '%(h)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"',
+        "--logger-class",
+        "portal.gunicorn_logger.Logger",
     ]
-    process = subprocess.Popen(command, env=env, cwd=str(ROOT))
+
+
+def start_gunicorn(env: dict[str, str], port: int, workers: int, threads: int) -> subprocess.Popen:
+    command = production_gunicorn(port, workers, threads)
+    # The access log goes where the stack's goes (stdout); here nobody reads it.
+    process = subprocess.Popen(command, env=env, cwd=str(ROOT), stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
