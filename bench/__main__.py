@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.admission import ROOT, ensure_database, free_port, production_gunicorn, seed, server_environment, signed
+from bench.admission import ROOT, ensure_database, free_port, seed, server_environment, signed, start_gunicorn
 
 WRK = "/usr/bin/wrk"
 LUA = ROOT / "bench" / "signed_requests.lua"
@@ -61,24 +61,6 @@ class Scenario:
 
     def median(self, key: str) -> float:
         return statistics.median(run[key] for run in self.runs)
-
-
-def start_server(env: dict, port: int, workers: int, threads: int) -> subprocess.Popen:
-    import socket
-
-    # The access log goes where the stack's goes (stdout); here nobody reads it.
-    process = subprocess.Popen(
-        production_gunicorn(port, workers, threads), env=env, cwd=ROOT, stdout=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return process
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise SystemExit("gunicorn did not start within 30 s")
 
 
 def scenarios(fixtures) -> list[Scenario]:
@@ -180,7 +162,7 @@ def page_facts(base_url: str, public_id: str) -> dict:
 
 def measure(args, env: dict, fixtures) -> tuple[list[Scenario], dict]:
     port = free_port()
-    server = start_server(env, port, args.workers, args.threads)
+    server = start_gunicorn(env, port, args.workers, args.threads)
     base_url = f"http://127.0.0.1:{port}"
     try:
         facts = page_facts(base_url, fixtures.public_id)
