@@ -1026,6 +1026,32 @@ class _Hub:
                 task.cancel()
 
 
+def _is_aiortc_connect_after_close(context: dict[str, Any]) -> bool:
+    """aiortc connects a peer connection in a task of its own that nobody awaits. When the connection is closed
+    in the middle of it (a client hanging up during the DTLS handshake), the task ends with "RTCIceTransport is
+    closed", which asyncio reports as a never-retrieved exception with a traceback."""
+    task = context.get("future")
+    coroutine = task.get_coro() if isinstance(task, asyncio.Task) else None
+    return isinstance(context.get("exception"), (InvalidStateError, ConnectionError)) and getattr(
+        coroutine, "__qualname__", ""
+    ).endswith("RTCPeerConnection.__connect")
+
+
+async def _quiet_aiortc_teardown_races(app: web.Application) -> None:
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if _is_aiortc_connect_after_close(context):
+            logger.debug("a peer connection closed while connecting: %s", context["exception"])
+        elif previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handle)
+
+
 HUB_KEY: web.AppKey[_Hub] = web.AppKey("ome_emulator_webrtc_hub", _Hub)
 
 
@@ -1039,4 +1065,5 @@ def setup_signalling(app: web.Application, emulator: Any) -> None:
     app[HUB_KEY] = hub
     app.router.add_get("/{app}/{stream}", hub.handle)
     app.router.add_get("/{app}/{stream}/{playlist}", hub.handle)  # an ABR playlist: /app/stream/abr
+    app.on_startup.append(_quiet_aiortc_teardown_races)
     app.on_shutdown.append(hub.shutdown)

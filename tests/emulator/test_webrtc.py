@@ -53,6 +53,8 @@ class Ome:
         self.process = process
         self.control = control
         self.signalling_url = process.signalling_url
+        # The emulator process and its log file outlive one test: this test's part starts here.
+        self._log_start = process.log_path.stat().st_size if process.log_path.exists() else 0
 
     @property
     def answer(self) -> Callable[[dict], Any]:
@@ -84,7 +86,10 @@ class Ome:
         return [body for body in bodies if status is None or body["request"]["status"] == status]
 
     def log(self) -> str:
-        return self.process.log_path.read_text(errors="replace")
+        """What the emulator logged during this test (not what earlier tests made it log)."""
+        with self.process.log_path.open("rb") as log:
+            log.seek(self._log_start)
+            return log.read().decode(errors="replace")
 
 
 @pytest.fixture
@@ -673,6 +678,29 @@ def test_players_of_an_rtmp_stream_get_a_test_pattern_until_it_ends(emulator):
                 await player.close()
 
     run(scenario())
+
+
+def test_clients_hanging_up_in_the_middle_of_connecting_leave_no_traceback(emulator):
+    """Clients hang up at every moment of connecting (ICE checks, the DTLS handshake, the first packets): the
+    emulator closes its peer connection wherever it stands, which real clients on bad networks do all the time,
+    and does it as quietly as OME does."""
+
+    async def hang_up_after(url: str, seconds: float, tracks: list | None = None) -> None:
+        client = SignallingClient(url, publish_tracks=tracks)
+        await client.connect()
+        await asyncio.sleep(seconds)
+        await client.close()
+
+    async def scenario():
+        for milliseconds in range(0, 120, 4):
+            await hang_up_after(
+                f"{emulator.signalling_url}/app/midway?direction=send", milliseconds / 1000, [Pattern()]
+            )
+            await async_wait_for(lambda: emulator.streams() == [], what="the stream to go")
+
+    run(scenario())
+    assert "midway" in emulator.log()
+    assert "Traceback" not in emulator.log()
 
 
 def test_clients_vanishing_at_any_step_leave_nothing_behind(emulator):
