@@ -422,27 +422,36 @@ def _admit_viewer(request: AdmissionRequest) -> Answer:
         return refuse(f"unknown application '{url.app}'")
     protocol = "llhls" if url.is_llhls else request.protocol
     counts = protocol in VIEWER_PROTOCOLS
-    counted = False
+    # The token is read (its signature and expiry) before the room is looked up, so that a private
+    # room's play is decided and counted in the same single round trip to the cache as a public one's.
+    token_text = url.query.get("token")
+    token, token_error = None, None
+    if token_text:
+        try:
+            token = credentials.read_playback_token(token_text)
+        except credentials.CredentialError as error:
+            token_error = error
     if not url.stream:
-        room = None
+        play = facts.Play(None)
     elif counts:
-        # A public room's play is decided and counted in one round trip to the cache.
-        room, counted = facts.room_counting_viewer(
-            _room_id_of_stream(url.stream), protocol=protocol, address=request.client_address, port=request.client_port
+        play = facts.play(
+            _room_id_of_stream(url.stream),
+            protocol=protocol,
+            address=request.client_address,
+            port=request.client_port,
+            token=token,
         )
     else:
-        room = _room_for_stream(url.stream)
+        play = facts.Play(_room_for_stream(url.stream))
+    room = play.room
     if room is None:
         return refuse("no such room")
     lifetime_ms = None
     if room.visibility == Visibility.PRIVATE:
-        token_text = url.query.get("token")
         if not token_text:
             return refuse("this room is private: open it from the portal or an embed link")
-        try:
-            token = credentials.read_playback_token(token_text)
-        except credentials.CredentialError as error:
-            return refuse(error.message)
+        if token_error is not None:
+            return refuse(token_error.message)
         if token.room_id != room.pk:
             return refuse("the playback token is for another room")
         if token.from_link:
@@ -450,11 +459,15 @@ def _admit_viewer(request: AdmissionRequest) -> Answer:
                 return refuse("the embed link was withdrawn by the stream's owners")
             # Playback ends when the link expires (WebRTC; OME ignores it for HTTP streams).
             lifetime_ms = max(1, int((token.link_expires_at - time.time()) * 1000))
-        elif not facts.is_active_member(user_id=token.user_id, organization_id=room.organization_id):
-            return refuse("you are no longer a member of this room's organization")
+        else:
+            active = play.active_member
+            if active is None:
+                active = facts.is_active_member(user_id=token.user_id, organization_id=room.organization_id)
+            if not active:
+                return refuse("you are no longer a member of this room's organization")
     # Only while OME lists the stream: before that OME refuses the play after this answer and
     # never reports a closing, so players retrying while a room starts would count forever.
-    if counts and not counted and room.live_state == LiveState.LIVE:
+    if counts and not play.counted and room.live_state == LiveState.LIVE:
         viewers.joined(
             room_id=room.pk,
             public_id=room.public_id,

@@ -36,6 +36,7 @@ from core.sharedredis import shared_client
 from organizations.models import Membership
 
 from . import viewers
+from .credentials import PlaybackToken
 from .models import LiveState, Room, Visibility
 
 FACTS_SECONDS = 60
@@ -68,8 +69,11 @@ def pages_key(public_id: str) -> str:
     return f"player-pages:{public_id}"
 
 
+_MEMBER_KEY_PREFIX = "active-member:"
+
+
 def _member_key(organization_id: int, user_id: int) -> str:
-    return f"active-member:{organization_id}:{user_id}"
+    return f"{_MEMBER_KEY_PREFIX}{organization_id}:{user_id}"
 
 
 # On Redis, through one client per process (core.sharedredis: Django's cache builds a client per
@@ -140,14 +144,26 @@ def room(public_id: str) -> RoomFacts | None:
     return facts
 
 
-def room_counting_viewer(public_id: str, *, protocol: str, address: str, port: int) -> tuple[RoomFacts | None, bool]:
-    """The room's facts and whether its new player was counted already, in one Redis round trip
-    when the facts are cached (the webhook's most frequent request: a play of a public room).
-    False: the caller counts the player itself once admitted (rooms.viewers.joined)."""
+@dataclass(frozen=True)
+class Play:
+    """What the webhook needs to decide a play: the room's facts (None: no such room), whether
+    the player was counted already and, for a member's playback token, whether the member is
+    still active (None: not known yet, ask `is_active_member`)."""
+
+    room: RoomFacts | None
+    counted: bool = False
+    active_member: bool | None = None
+
+
+def play(public_id: str, *, protocol: str, address: str, port: int, token: PlaybackToken | None = None) -> Play:
+    """A player's opening in one Redis round trip when the room's facts are cached (and, for a
+    member's token, the membership): the webhook's most frequent request. `token` is the play's
+    playback token, already read (signature and expiry checked). Counted False: the caller
+    counts the player itself once admitted (rooms.viewers.joined)."""
     client = shared_client()
     if client is not None:
         try:
-            raw, counted = viewers.facts_and_join(
+            raw, counted, member = viewers.facts_and_join(
                 facts_key=_room_key(public_id),
                 public_id=public_id,
                 protocol=protocol,
@@ -155,13 +171,23 @@ def room_counting_viewer(public_id: str, *, protocol: str, address: str, port: i
                 port=port,
                 private=Visibility.PRIVATE,
                 live=LiveState.LIVE,
+                token=_script_token(token),
+                member_key_prefix=cache.make_key(_MEMBER_KEY_PREFIX),
             )
         except CACHE_ERRORS as error:
             warn_once_in_a_while("room facts", error)
-            raw, counted = None, False
+            raw, counted, member = None, False, None
         if raw is not None:
-            return RoomFacts(**json.loads(raw)), counted
-    return room(public_id), False
+            return Play(RoomFacts(**json.loads(raw)), counted, None if member is None else json.loads(member))
+    return Play(room(public_id))
+
+
+def _script_token(token: PlaybackToken | None) -> tuple[str, int, int] | None:
+    if token is None:
+        return None
+    if token.from_link:
+        return ("link", token.room_id, token.generation)
+    return ("member", token.room_id, token.user_id)
 
 
 def room_of_key(digest: str) -> RoomFacts | None:

@@ -123,40 +123,83 @@ def joined(*, room_id: int, public_id: str, protocol: str, address: str, port: i
 
 
 # KEYS: the room's cached facts (rooms.facts, JSON), the session. ARGV: the rooms' count keys up
-# to the pk, the session's memory in seconds, the private visibility, the live state. The room's
-# facts, and 1 when the play was counted here (a room that is not private and is live), 0 when the
-# caller decides (a private room's token is checked first); nil when the facts are not cached.
+# to the pk, the session's memory in seconds, the private visibility, the live state, and the
+# play's playback token as Python read it (its signature and expiry checked): its kind ("" for
+# none, "member" or "link"), its room's pk, its member's user id or its link's generation; then
+# the membership keys up to "<organization id>:<user id>" (rooms.facts).
+# Answers the room's facts; 1 when the play was counted here (the room is live, and not private
+# or the token passes every check the webhook makes), else 0; and, for a member's token of this
+# private room, the cached membership ("true"/"false", absent when not cached). Nil when the
+# facts are not cached.
 _OPEN_SCRIPT = """
 local raw = redis.call('GET', KEYS[1])
 if not raw then
   return false
 end
 local room = cjson.decode(raw)
-if room['visibility'] == ARGV[3] or room['live_state'] ~= ARGV[4] then
-  return {raw, 0}
-end
 local pk = string.format('%d', room['pk'])
+local member = false
+if room['visibility'] == ARGV[3] then
+  if ARGV[5] == '' or ARGV[6] ~= pk then
+    return {raw, 0}
+  end
+  if ARGV[5] == 'link' then
+    if string.format('%d', room['embed_link_generation']) ~= ARGV[7] then
+      return {raw, 0}
+    end
+  else
+    member = redis.call('GET', ARGV[8] .. string.format('%d', room['organization_id']) .. ':' .. ARGV[7])
+    if member ~= 'true' then
+      return {raw, 0, member}
+    end
+  end
+end
+if room['live_state'] ~= ARGV[4] then
+  return {raw, 0, member}
+end
 if redis.call('SET', KEYS[2], pk, 'NX', 'EX', ARGV[2]) then
   redis.call('INCR', ARGV[1] .. pk)
 end
-return {raw, 1}
+return {raw, 1, member}
 """
 
 
-def facts_and_join(*, facts_key: str, public_id: str, protocol: str, address: str, port: int, private: str, live: str):
-    """One round trip for a play's opening: the room's cached facts (JSON, None when not cached)
-    and whether the player was counted here (a room that is not private and is live). Redis only;
-    raises the cache's errors."""
+def facts_and_join(
+    *,
+    facts_key: str,
+    public_id: str,
+    protocol: str,
+    address: str,
+    port: int,
+    private: str,
+    live: str,
+    token: tuple[str, int, int] | None = None,
+    member_key_prefix: str = "",
+) -> tuple[str | None, bool, str | None]:
+    """One round trip for a play's opening: the room's cached facts (JSON, None when not cached),
+    whether the player was counted here, and the cached membership of a member's token (JSON,
+    None when not asked or not cached). `token`: (kind, room pk, user id or link generation) of
+    a playback token whose signature and expiry were checked. Redis only; raises its errors."""
     redis = _redis()
     session_key = _session_key(public_id=public_id, protocol=protocol, address=address, port=port)
+    kind, token_room, subject = token or ("", 0, 0)
     answer = redis.register_script(_OPEN_SCRIPT)(
         keys=[cache.make_key(facts_key), _key(session_key)],
-        args=[_key(_COUNT_KEY_PREFIX), VIEWER_MEMORY_SECONDS, private, live],
+        args=[
+            _key(_COUNT_KEY_PREFIX),
+            VIEWER_MEMORY_SECONDS,
+            private,
+            live,
+            kind,
+            token_room,
+            subject,
+            member_key_prefix,
+        ],
     )
     if not answer:
-        return None, False
-    raw, counted = answer
-    return raw, bool(counted)
+        return None, False, None
+    raw, counted, *member = answer
+    return raw, bool(counted), (member[0] if member else None)
 
 
 @cache_optional(default=False, what="viewer count")

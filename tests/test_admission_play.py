@@ -280,3 +280,94 @@ def test_with_redis_an_opening_is_one_round_trip(client, room, monkeypatch):
     viewers.joined(room_id=room.pk, public_id=room.public_id, protocol="webrtc", address="192.0.2.1", port=2)
     assert calls == ["EVALSHA"], "one command: Redis itself checks the session is new and counts it"
     assert viewers.counts([room.pk]) == {room.pk: 2}
+
+
+# --- Round trips to Redis: one per play once the room's facts are cached --------------------
+
+
+@pytest.fixture
+def redis_commands(monkeypatch):
+    """The commands the webhook sends to Redis (warm: the room's facts and the scripts are loaded)."""
+    redis = viewers._redis()
+    assert redis is not None, "the tests run on Redis"
+    sent = []
+    real = type(redis).execute_command
+    monkeypatch.setattr(type(redis), "execute_command", lambda self, *a, **k: sent.append(a[0]) or real(self, *a, **k))
+    monkeypatch.setattr(redis_client.Pipeline, "execute", lambda self, *a, **k: pytest.fail("no pipeline needed"))
+    return sent
+
+
+def _member_token(room, user) -> str:
+    return credentials.mint_playback_token(room_id=room.pk, user_id=user.pk)
+
+
+def _link_token(room) -> str:
+    return credentials.mint_playback_token(
+        room_id=room.pk, link=credentials.mint_embed_link(room=room, lifetime_seconds=3600)[1]
+    )
+
+
+def test_a_public_play_is_one_redis_command_and_counted(client, room, request):
+    url = WEBRTC.format(id=room.public_id)
+    assert play(client, url, port=9301).json() == {"allowed": True}  # caches the room's facts
+    sent = request.getfixturevalue("redis_commands")
+    assert play(client, url, port=9302).json() == {"allowed": True}
+    assert sent == ["EVALSHA"], "the room's facts and the count in one script"
+    assert viewers.counts([room.pk]) == {room.pk: 2}
+
+
+@pytest.mark.parametrize(("url", "protocol"), [(WEBRTC, "WebRTC"), (LLHLS, "LLHLS")])
+def test_a_members_private_play_is_one_redis_command_and_counted(client, private_room, team, url, protocol, request):
+    url = _with_token(url.format(id=private_room.public_id), _member_token(private_room, team.streamer))
+    assert play(client, url, protocol=protocol, address="198.51.100.7", port=9311).json() == {"allowed": True}
+    sent = request.getfixturevalue("redis_commands")
+    assert play(client, url, protocol=protocol, address="198.51.100.8", port=9312).json() == {"allowed": True}
+    assert sent == ["EVALSHA"], "the room's facts, the membership and the count in one script"
+    assert viewers.counts([private_room.pk]) == {private_room.pk: 2}
+
+
+def test_an_embed_link_play_is_one_redis_command_and_counted(client, private_room, request):
+    url = _with_token(WEBRTC.format(id=private_room.public_id), _link_token(private_room))
+    assert play(client, url, port=9321).json()["allowed"] is True
+    sent = request.getfixturevalue("redis_commands")
+    assert play(client, url, port=9322).json()["allowed"] is True
+    assert sent == ["EVALSHA"]
+    assert viewers.counts([private_room.pk]) == {private_room.pk: 2}
+
+
+def test_refused_private_plays_are_never_counted_even_when_everything_is_cached(
+    client, private_room, team, other_room, other_team
+):
+    member_url = _with_token(WEBRTC.format(id=private_room.public_id), _member_token(private_room, team.streamer))
+    link_url = _with_token(WEBRTC.format(id=private_room.public_id), _link_token(private_room))
+    assert play(client, member_url, port=9401).json()["allowed"] is True  # facts and membership cached
+    assert play(client, link_url, port=9402).json()["allowed"] is True
+    others = _with_token(WEBRTC.format(id=private_room.public_id), _member_token(other_room, other_team.owner))
+
+    Membership.objects.filter(user=team.streamer).delete()
+    credentials.withdraw_embed_links(room=private_room)
+    for port in (9403, 9404):  # the first refusal caches the new facts, the second reads them
+        assert play(client, member_url, port=port).json()["allowed"] is False
+        assert play(client, link_url, port=port + 10).json()["allowed"] is False
+        assert play(client, others, port=port + 20).json()["allowed"] is False
+    assert viewers.counts([private_room.pk]) == {private_room.pk: 2}
+
+
+def test_a_member_added_back_plays_again_at_once(client, private_room, team):
+    url = _with_token(WEBRTC.format(id=private_room.public_id), _member_token(private_room, team.streamer))
+    membership = Membership.objects.get(user=team.streamer, organization=private_room.organization)
+    role = membership.role
+    membership.delete()
+    assert play(client, url, port=9501).json()["allowed"] is False  # "not a member" is cached
+    Membership.objects.create(user=team.streamer, organization=private_room.organization, role=role)
+    assert play(client, url, port=9502).json() == {"allowed": True}
+    assert viewers.counts([private_room.pk]) == {private_room.pk: 1}
+
+
+def test_a_private_room_that_is_not_live_admits_its_members_without_counting_them(client, private_room, team):
+    private_room.live_state = LiveState.STARTING
+    private_room.save()
+    url = _with_token(WEBRTC.format(id=private_room.public_id), _member_token(private_room, team.streamer))
+    for port in (9601, 9602):
+        assert play(client, url, port=port).json() == {"allowed": True}
+    assert viewers.counts([private_room.pk]) == {private_room.pk: 0}
