@@ -3,9 +3,11 @@
 OME's file publisher writes the media to a temporary file next to the target while it records,
 renames it to the final name (with `${EndTime}` filled in) when the record finishes, and then
 appends a `<file>` entry to the info XML (tests/ome_golden/record-info.xml). The emulator does
-the same (`SegmentWriter`), so a killed emulator leaves the temporary file behind, like OME. To stay cheap on CPU it encodes
-a two-second loop once per file (PyAV, libx264 ultrafast + AAC) and repeats those packets with
-new timestamps, so an hour of "recording" is written in well under a second of CPU.
+the same (`SegmentWriter`), so a killed emulator leaves the temporary file behind, like OME.
+To stay cheap on CPU with hundreds of recordings it encodes a two-second loop once per process
+(PyAV, libx264 ultrafast + AAC), repeats those packets with new timestamps in every file (an
+hour of "recording" is written in well under a second of CPU), and one thread writes all open
+files.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import array
 import contextlib
 import fractions
+import io
 import math
 import os
 import random
@@ -92,6 +95,55 @@ def _audio_frames() -> list[av.AudioFrame]:
     return frames
 
 
+@dataclass(frozen=True)
+class _EncodedLoop:
+    """The test loop encoded once per process and container kind: its packets, and the streams
+    they were encoded for, whose codec parameters (the H.264 SPS/PPS of an MP4) every file's
+    streams copy, so that a new file costs no encoding and no encoder threads."""
+
+    container: av.container.OutputContainer  # in memory, kept open: the template streams live in it
+    video: av.video.stream.VideoStream
+    audio: av.audio.stream.AudioStream
+    video_packets: list[tuple[bytes, bool]]
+    audio_packets: list[bytes]
+
+
+_loops: dict[bool, _EncodedLoop] = {}
+_loops_lock = threading.Lock()
+
+
+def _encoded_loop(*, mp4: bool) -> _EncodedLoop:
+    with _loops_lock:
+        if mp4 not in _loops:
+            _loops[mp4] = _encode_loop(mp4=mp4)
+        return _loops[mp4]
+
+
+def _encode_loop(*, mp4: bool) -> _EncodedLoop:
+    container = av.open(io.BytesIO(), "w", format="mp4" if mp4 else "mpegts")
+    video = container.add_stream("libx264", rate=FPS)
+    video.width, video.height, video.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+    gop = str(FPS * LOOP_SECONDS)
+    video.options = {
+        "preset": "ultrafast",
+        "tune": "zerolatency",
+        "g": gop,
+        "keyint_min": gop,
+        "bf": "0",
+        "sc_threshold": "0",
+    }
+    video.bit_rate = 300_000
+    audio = container.add_stream("aac", rate=SAMPLE_RATE)
+    audio.layout = "mono"
+    audio.bit_rate = 64_000
+    video_packets = [
+        (bytes(packet), packet.is_keyframe) for frame in [*_video_frames(), None] for packet in video.encode(frame)
+    ]
+    audio_packets = [bytes(packet) for frame in [*_audio_frames(), None] for packet in audio.encode(frame)]
+    container.start_encoding()  # fills the streams' codec parameters from their encoders
+    return _EncodedLoop(container, video, audio, video_packets, audio_packets)
+
+
 class _Muxer:
     """The encoded test loop, muxed into a file up to a given time (video and audio interleaved).
 
@@ -99,32 +151,16 @@ class _Muxer:
     with OME's FFmpeg writer, so an MP4 cut short by a crash has none — anything else MPEG-TS."""
 
     def __init__(self, path: Path, *, mp4: bool):
+        loop = _encoded_loop(mp4=mp4)
         options = {"movflags": "+faststart"} if mp4 else {}
         # Our own unbuffered file: what is muxed reaches the disk as it is written (PyAV's own file
         # for a path keeps it until the end), and +faststart can read it back when closing.
         self.file = path.open("w+b", buffering=0)
         self.container = av.open(self.file, "w", format="mp4" if mp4 else "mpegts", options=options)
-        self.video = self.container.add_stream("libx264", rate=FPS)
-        self.video.width, self.video.height, self.video.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        gop = str(FPS * LOOP_SECONDS)
-        self.video.options = {
-            "preset": "ultrafast",
-            "tune": "zerolatency",
-            "g": gop,
-            "keyint_min": gop,
-            "bf": "0",
-            "sc_threshold": "0",
-        }
-        self.video.bit_rate = 300_000
-        self.audio = self.container.add_stream("aac", rate=SAMPLE_RATE)
-        self.audio.layout = "mono"
-        self.audio.bit_rate = 64_000
-        self.video_loop: list[tuple[bytes, bool]] = []
-        for frame in [*_video_frames(), None]:
-            self.video_loop += [(bytes(packet), packet.is_keyframe) for packet in self.video.encode(frame)]
-        self.audio_loop: list[bytes] = []
-        for frame in [*_audio_frames(), None]:
-            self.audio_loop += [bytes(packet) for packet in self.audio.encode(frame)]
+        self.video = self.container.add_stream_from_template(loop.video)
+        self.audio = self.container.add_stream_from_template(loop.audio)
+        self.video_loop = loop.video_packets
+        self.audio_loop = loop.audio_packets
         self.v = self.a = 0
         self.written = 0
 
@@ -178,6 +214,40 @@ def write_media(path: Path, duration_ms: int) -> int:
     return written
 
 
+class _WritingClock:
+    """One thread writes a little of every open segment each interval. A thread per segment
+    made hundreds of recordings wake at once and fight over the GIL (in PyAV's muxing, which
+    releases it per packet), starving the event loop that answers OME's API."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._writers: set[SegmentWriter] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def add(self, writer: SegmentWriter) -> None:
+        with self._lock:
+            self._writers.add(writer)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="record-writer", daemon=True)
+                self._thread.start()
+
+    def remove(self, writer: SegmentWriter) -> None:
+        with self._lock:
+            self._writers.discard(writer)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.interval)
+            with self._lock:
+                writers = list(self._writers)
+                if not writers:
+                    self._thread = None
+                    return
+            for writer in writers:
+                writer.write_a_little()
+
+
 class SegmentWriter:
     """One record segment written as it is recorded, like OME's FileSession + FileWriter.
 
@@ -195,39 +265,50 @@ class SegmentWriter:
         self.temporary = folder / ("tmp_" + "".join(secrets.choice(_ALPHANUMERIC) for _ in range(32)))
         self.mp4 = _is_mp4(file_path)
         self.started = time.monotonic() if started is None else started  # monotonic: media time zero
-        self._stop = threading.Event()
+        self._lock = threading.Lock()  # the clock's writing against finish/abandon
         self._muxer: _Muxer | None = None
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="record-writer", daemon=True)
-        self._thread.start()
+        self._stopped = False
+        folder.mkdir(parents=True, exist_ok=True)
+        self.temporary.touch()  # there from the start, as OME's
+        _clock.add(self)
 
-    def _run(self) -> None:
-        try:
-            self.temporary.parent.mkdir(parents=True, exist_ok=True)
-            self._muxer = _Muxer(self.temporary, mp4=self.mp4)
-            while not self._stop.wait(self.INTERVAL):
+    def write_a_little(self) -> None:
+        """Write up to now (the clock's thread)."""
+        with self._lock:
+            if self._stopped or self._error is not None:
+                return
+            try:
+                self._open()
                 self._muxer.write_until(max(time.monotonic() - self.started, 0.0))
-        except BaseException as error:  # reported by finish()
-            self._error = error
+            except BaseException as error:  # reported by finish()
+                self._error = error
 
-    def _join(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
+    def _open(self) -> None:
+        if self._muxer is None:
+            self._muxer = _Muxer(self.temporary, mp4=self.mp4)
+
+    def _stop_writing(self) -> None:
+        _clock.remove(self)
+        with self._lock:
+            self._stopped = True
+            if self._error is not None:
+                raise self._error
+            self._open()
 
     def abandon(self) -> None:
         """The record was dropped without a file (the emulator's reset): stop and delete."""
-        self._stop.set()
-        self._thread.join()
-        if self._muxer is not None:
-            with contextlib.suppress(Exception):
-                self._muxer.close()
+        _clock.remove(self)
+        with self._lock:
+            self._stopped = True
+            if self._muxer is not None:
+                with contextlib.suppress(Exception):
+                    self._muxer.close()
         self.temporary.unlink(missing_ok=True)
 
     def finish(self, segment: FinishedSegment) -> dict[str, str]:
         """Write up to the segment's duration, close, rename, append the info XML. Runs in a thread."""
-        self._join()
+        self._stop_writing()
         assert self._muxer is not None
         final = disk_path(segment.root, segment.file_path)
         info = disk_path(segment.root, segment.info_path)
@@ -242,6 +323,9 @@ class SegmentWriter:
         fields["recordBytes"] = str(payload)
         append_info_xml(info, fields)
         return fields
+
+
+_clock = _WritingClock(SegmentWriter.INTERVAL)
 
 
 @dataclass(frozen=True)

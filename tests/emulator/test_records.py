@@ -81,6 +81,30 @@ def test_a_record_writes_a_real_file_and_the_info_xml_with_the_final_name(ome: E
     assert abs(duration - record_time / 1000) < 0.25, f"file lasts {duration:.2f}s, XML says {record_time} ms"
 
 
+def test_a_hundred_streams_recording_at_once_cost_no_threads_each_and_all_end_in_playable_files(
+    ome: EmulatorProcess,
+) -> None:
+    """The portal records every live room; the reconcile tests and benchmark record hundreds at once. A thread
+    and an encoder per recording (a thousand OS threads for 200) left the emulator too busy to answer its API."""
+    names = [f"many{index:03d}" for index in range(100)]
+    for name in names:
+        ome.publish(f"rtmp://127.0.0.1:1935/app/{name}")
+        start_record(ome, f"rec-{name}", name)
+    time.sleep(2 * 0.5 + 0.5)  # every file written a little, twice
+    assert all(record["recordBytes"] > 0 for record in ome.records())
+    threads = len(list(Path(f"/proc/{ome.process.pid}/task").iterdir()))
+    assert threads < 40, f"the emulator runs {threads} threads for 100 recordings"
+
+    for name in names:
+        assert ome.api("POST", STOP, {"id": f"rec-{name}"}).status_code == 200
+    infos = [ome.disk_path(f"/default/app/{name}.xml") for name in names]
+    ome.wait_for(lambda: all(info.exists() for info in infos), timeout=30, what="every info XML")
+    for info in infos[::10]:
+        [entry] = info_entries(info)
+        duration, codecs = probe(ome.disk_path(entry["filePath"]))
+        assert codecs == ["aac", "h264"] and duration > 1.0
+
+
 def test_a_record_waits_in_ready_for_its_stream(ome: EmulatorProcess) -> None:
     created = start_record(ome, "later", "room2")
     assert created["state"] == "ready"
