@@ -416,6 +416,15 @@ def _room_for_stream(stream: str) -> facts.RoomFacts | None:
     return facts.room(_room_id_of_stream(stream))
 
 
+def _token_for_the_cache(token: credentials.PlaybackToken | None) -> tuple[str, int, int] | None:
+    """What the cache's opening script checks of a playback token (rooms.facts.play)."""
+    if token is None:
+        return None
+    if token.from_link:
+        return ("link", token.room_id, token.generation)
+    return ("member", token.room_id, token.user_id)
+
+
 def _admit_viewer(request: AdmissionRequest) -> Answer:
     url = request.url
     if url.app != settings.OME_APP:
@@ -439,7 +448,7 @@ def _admit_viewer(request: AdmissionRequest) -> Answer:
             protocol=protocol,
             address=request.client_address,
             port=request.client_port,
-            token=token,
+            token=_token_for_the_cache(token),
         )
     else:
         play = facts.Play(_room_for_stream(url.stream))

@@ -36,7 +36,6 @@ from core.sharedredis import shared_client
 from organizations.models import Membership
 
 from . import viewers
-from .credentials import PlaybackToken
 from .models import LiveState, Room, Visibility
 
 FACTS_SECONDS = 60
@@ -155,11 +154,12 @@ class Play:
     active_member: bool | None = None
 
 
-def play(public_id: str, *, protocol: str, address: str, port: int, token: PlaybackToken | None = None) -> Play:
+def play(public_id: str, *, protocol: str, address: str, port: int, token: tuple[str, int, int] | None = None) -> Play:
     """A player's opening in one Redis round trip when the room's facts are cached (and, for a
     member's token, the membership): the webhook's most frequent request. `token` is the play's
-    playback token, already read (signature and expiry checked). Counted False: the caller
-    counts the player itself once admitted (rooms.viewers.joined)."""
+    playback token, already read (signature and expiry checked), as ("member", room pk, user id)
+    or ("link", room pk, link generation). Counted False: the caller counts the player itself
+    once admitted (rooms.viewers.joined)."""
     client = shared_client()
     if client is not None:
         try:
@@ -171,7 +171,7 @@ def play(public_id: str, *, protocol: str, address: str, port: int, token: Playb
                 port=port,
                 private=Visibility.PRIVATE,
                 live=LiveState.LIVE,
-                token=_script_token(token),
+                token=token,
                 member_key_prefix=cache.make_key(_MEMBER_KEY_PREFIX),
             )
         except CACHE_ERRORS as error:
@@ -180,14 +180,6 @@ def play(public_id: str, *, protocol: str, address: str, port: int, token: Playb
         if raw is not None:
             return Play(RoomFacts(**json.loads(raw)), counted, None if member is None else json.loads(member))
     return Play(room(public_id))
-
-
-def _script_token(token: PlaybackToken | None) -> tuple[str, int, int] | None:
-    if token is None:
-        return None
-    if token.from_link:
-        return ("link", token.room_id, token.generation)
-    return ("member", token.room_id, token.user_id)
 
 
 def room_of_key(digest: str) -> RoomFacts | None:
