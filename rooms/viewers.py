@@ -173,8 +173,8 @@ def facts_and_join(
     port: int,
     private: str,
     live: str,
-    token: tuple[str, int, int] | None = None,
-    member_key_prefix: str = "",
+    token: tuple[str, int, int] | None,
+    member_key_prefix: str,
 ) -> tuple[str | None, bool, str | None]:
     """One round trip for a play's opening: the room's cached facts (JSON, None when not cached),
     whether the player was counted here, and the cached membership of a member's token (JSON,
